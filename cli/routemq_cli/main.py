@@ -1,0 +1,1 @@
+"""The ``routemq`` command. Command modules keep heavy imports inside their functions."""

@@ -1,0 +1,4 @@
+"""RouteMQ runtime."""
+from routemq_runtime._version import __version__
+
+__all__ = ["__version__"]
