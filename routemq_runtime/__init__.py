@@ -1,4 +1,54 @@
-"""RouteMQ runtime."""
-from routemq_runtime._version import __version__
+"""RouteMQ runtime: routing, controllers, middleware, config and supervised MQTT workers.
 
-__all__ = ["__version__"]
+Importing this package does not import paho-mqtt or prometheus-client; the worker and
+supervisor modules load them when they run.
+"""
+
+from typing import Any
+
+from routemq_runtime._version import __version__
+from routemq_runtime.config import Config, ConfigError
+from routemq_runtime.controller import Controller
+from routemq_runtime.routing import (
+    Context,
+    Dispatcher,
+    DispatchResult,
+    InboundMessage,
+    Middleware,
+    Route,
+    RouteDefinitionError,
+    Router,
+    RouterLoadError,
+    RouterRegistry,
+)
+
+Message = Context
+
+__all__ = [
+    "AdaptiveWorkerManager",
+    "Config",
+    "ConfigError",
+    "Context",
+    "Controller",
+    "DispatchResult",
+    "Dispatcher",
+    "InboundMessage",
+    "Message",
+    "Middleware",
+    "Route",
+    "RouteDefinitionError",
+    "Router",
+    "RouterLoadError",
+    "RouterRegistry",
+    "WorkerManager",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The supervisor pulls in paho-mqtt; load it only when asked for.
+    if name in ("WorkerManager", "AdaptiveWorkerManager"):
+        from routemq_runtime import supervisor
+
+        return getattr(supervisor, name)
+    raise AttributeError(f"module 'routemq_runtime' has no attribute {name!r}")

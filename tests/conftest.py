@@ -35,3 +35,22 @@ def mosquitto_factory() -> Iterator[callable]:
     yield start
     for broker in started:
         broker.cleanup()
+
+
+import pathlib  # noqa: E402 - kept with the fixture below, which appends to this file
+
+
+@pytest.fixture(scope="session")
+def rendered_app(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """One app rendered from this repository's template with default answers, per session.
+
+    Shared by many tests: treat it as read-only (copy it before changing anything).
+    """
+    import copier
+
+    from routemq_cli.templating import plain_template_copy
+
+    app_dir = tmp_path_factory.mktemp("rendered") / "my_routemq_app"
+    with plain_template_copy() as template:
+        copier.run_copy(str(template), app_dir, defaults=True, quiet=True)
+    return app_dir

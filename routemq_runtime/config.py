@@ -1,0 +1,223 @@
+"""Typed configuration from the environment, with ``.env`` loaded first.
+
+Every variable is parsed and checked at start-up; all bad values are reported together, each by
+its environment name (``MQTT_PORT='eighty' is not an integer``). Secrets can come from files
+through ``*_FILE`` variables and are never shown by ``repr`` or ``str``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+PROTOCOLS = ("5", "3.1.1")
+SECRET_FIELDS = frozenset({"mqtt_password"})
+
+
+class ConfigError(ValueError):
+    """One or more environment variables are invalid; ``problems`` lists them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise _Invalid("is not an integer") from None
+        if low is not None and value < low or high is not None and value > high:
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise _Invalid(f"must be {bounds}")
+        return value
+
+    return parse
+
+
+def _number(low: float = 0.0) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise _Invalid("is not a number") from None
+        if value < low:
+            raise _Invalid(f"must be at least {low:g}")
+        return value
+
+    return parse
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _Invalid("is not a boolean (use true/false, 1/0, yes/no, on/off)")
+
+
+def _choice(options: tuple[str, ...], upper: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().upper() if upper else text.strip()
+        if value not in options:
+            raise _Invalid(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise _Invalid("must not be empty")
+    return text.strip()
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_optional(text: str) -> Any:
+        return None if text.strip() == "" else parse(text)
+
+    return parse_optional
+
+
+def _env(name: str, parse: Callable[[str], Any], default: Any, **extra: Any) -> Any:
+    return field(default=default, metadata={"env": name, "parse": parse, **extra})
+
+
+@dataclass(frozen=True)
+class Config:
+    mqtt_broker: str = _env("MQTT_BROKER", _non_empty, "localhost")
+    mqtt_port: int = _env("MQTT_PORT", _integer(1, 65535), 1883)
+    mqtt_username: str | None = _env("MQTT_USERNAME", _optional(_text), None)
+    mqtt_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"env": "MQTT_PASSWORD", "parse": _optional(_text), "secret": True},
+    )
+    mqtt_client_id: str | None = _env("MQTT_CLIENT_ID", _optional(_non_empty), None)
+    mqtt_group_name: str = _env("MQTT_GROUP_NAME", _non_empty, "routemq")
+    mqtt_protocol: str = _env("MQTT_PROTOCOL", _choice(PROTOCOLS), "5")
+    mqtt_keepalive: int = _env("MQTT_KEEPALIVE", _integer(5, 65535), 60)
+    mqtt_session_expiry: int = _env("MQTT_SESSION_EXPIRY", _integer(0), 3600)
+    mqtt_tls: bool = _env("MQTT_TLS", _boolean, False)
+    mqtt_tls_ca_file: str | None = _env("MQTT_TLS_CA_FILE", _optional(_text), None)
+    mqtt_tls_cert_file: str | None = _env("MQTT_TLS_CERT_FILE", _optional(_text), None)
+    mqtt_tls_key_file: str | None = _env("MQTT_TLS_KEY_FILE", _optional(_text), None)
+    mqtt_tls_insecure: bool = _env("MQTT_TLS_INSECURE", _boolean, False)
+    worker_count: int | None = _env("WORKER_COUNT", _optional(_integer(1)), None)
+    worker_auto_scale: bool = _env("WORKER_AUTO_SCALE", _boolean, False)
+    worker_min_count: int = _env("WORKER_MIN_COUNT", _integer(1), 1)
+    worker_max_count: int = _env("WORKER_MAX_COUNT", _integer(1), 10)
+    worker_concurrency: int = _env("WORKER_CONCURRENCY", _integer(1, 65535), 100)
+    log_level: str = _env("ROUTEMQ_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO")
+    log_json: bool = _env("ROUTEMQ_LOG_JSON", _boolean, False)
+    health_port: int | None = _env("ROUTEMQ_HEALTH_PORT", _optional(_integer(1, 65535)), None)
+    retry_max_attempts: int = _env("ROUTEMQ_RETRY_MAX_ATTEMPTS", _integer(1), 3)
+    retry_base_delay: float = _env("ROUTEMQ_RETRY_BASE_DELAY", _number(), 0.5)
+    retry_max_delay: float = _env("ROUTEMQ_RETRY_MAX_DELAY", _number(), 30.0)
+    dlq_prefix: str = _env("ROUTEMQ_DLQ_PREFIX", _non_empty, "routemq/dlq")
+    drain_timeout: float = _env("ROUTEMQ_DRAIN_TIMEOUT", _number(), 20.0)
+    app_name: str = _env("ROUTEMQ_APP_NAME", _non_empty, "routemq")
+
+    def __post_init__(self) -> None:
+        problems = _cross_field_problems(vars(self))
+        if problems:
+            raise ConfigError(problems)
+
+    @classmethod
+    def from_env(
+        cls,
+        env_file: str | os.PathLike[str] | None = ".env",
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
+        """Read every variable; the real environment wins over ``.env``.
+
+        ``environ`` replaces ``os.environ`` (tests); ``overrides`` set fields directly.
+        """
+        source = dict(os.environ if environ is None else environ)
+        if env_file is not None and Path(env_file).is_file():
+            from dotenv import dotenv_values
+
+            for key, value in dotenv_values(env_file).items():
+                if value is not None:
+                    source.setdefault(key, value)
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            text = source.get(name)
+            file_name = source.get(f"{name}_FILE")
+            shown = "'***'" if spec.metadata.get("secret") else repr(text)
+            if file_name and text is None:
+                try:
+                    text = Path(file_name).read_text().rstrip("\r\n")
+                except OSError as error:
+                    problems.append(f"{name}_FILE={file_name!r} cannot be read: {error.strerror}")
+                    continue
+                shown = f"(from {name}_FILE)"
+            if text is None:
+                continue
+            try:
+                values[spec.name] = spec.metadata["parse"](text)
+            except _Invalid as reason:
+                problems.append(f"{name}={shown} {reason}")
+        values.update(overrides)
+        if problems:
+            defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+            raise ConfigError(problems + _cross_field_problems({**defaults, **values}))
+        return cls(**values)
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings by env name, secrets masked: safe to log."""
+        shown = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.metadata.get("secret") and value is not None:
+                value = "***"
+            shown[spec.metadata["env"]] = value
+        return shown
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelName(self.log_level)
+
+    def env_names(self) -> dict[str, str]:
+        return {spec.name: spec.metadata["env"] for spec in dataclasses.fields(self)}
+
+
+def _cross_field_problems(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if values["worker_min_count"] > values["worker_max_count"]:
+        problems.append(
+            f"WORKER_MIN_COUNT={values['worker_min_count']} is greater than "
+            f"WORKER_MAX_COUNT={values['worker_max_count']}"
+        )
+    if values["retry_base_delay"] > values["retry_max_delay"]:
+        problems.append(
+            f"ROUTEMQ_RETRY_BASE_DELAY={values['retry_base_delay']:g} is greater than "
+            f"ROUTEMQ_RETRY_MAX_DELAY={values['retry_max_delay']:g}"
+        )
+    if bool(values["mqtt_tls_cert_file"]) != bool(values["mqtt_tls_key_file"]):
+        problems.append("MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE must be set together")
+    return problems

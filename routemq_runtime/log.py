@@ -1,0 +1,93 @@
+"""Logging for RouteMQ processes: the worker id on every line, plain text or JSON lines.
+
+``configure_logging`` is called once per process (the supervisor, then each forked worker with its
+own slot id). Known secret values (the broker password) are masked in every record, whatever
+logged them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(worker)s] %(name)s: %(message)s"
+_HANDLER_MARK = "_routemq_handler"
+_MASK = "***"
+
+
+class WorkerFilter(logging.Filter):
+    """Stamps each record with the process's worker id and masks secret values."""
+
+    def __init__(self, worker: str, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.worker = worker
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        if self.secrets:
+            message = record.getMessage()
+            masked = message
+            for secret in self.secrets:
+                masked = masked.replace(secret, _MASK)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, worker, message (and exc when present)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "worker": getattr(record, "worker", None),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(
+    level: str | int = "INFO",
+    *,
+    json_lines: bool = False,
+    worker: str = "main",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Install (or replace) RouteMQ's handler on the root logger and return it."""
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, _HANDLER_MARK, False):
+            root.removeHandler(existing)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(WorkerFilter(worker, secrets))
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    # paho logs every packet at DEBUG; keep it quiet unless asked for explicitly.
+    logging.getLogger("routemq.paho").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    )
+    return handler
+
+
+def configure_from_config(config: Any, worker: str, stream: TextIO | None = None) -> None:
+    """``configure_logging`` from a :class:`~routemq_runtime.config.Config`."""
+    configure_logging(
+        config.log_level,
+        json_lines=config.log_json,
+        worker=worker,
+        secrets=[config.mqtt_password] if config.mqtt_password else (),
+        stream=stream,
+    )

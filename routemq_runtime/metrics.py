@@ -1,0 +1,201 @@
+"""Prometheus metrics of the workers, per route pattern and worker slot.
+
+Labels are the route *pattern* (never the concrete topic, which would grow without bound) and the
+slot id. In a supervised app every worker process writes its samples to ``PROMETHEUS_MULTIPROC_DIR``
+(set by the supervisor before it forks) and the supervisor's ``/metrics`` aggregates them.
+
+This module imports prometheus-client at import time; nothing imports it from
+``import routemq_runtime``, only the worker and the supervisor when they run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+UNROUTED = "<unrouted>"
+
+# Handler times from sub-millisecond (a cache write) to a minute (a slow remote call).
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+MESSAGES_RECEIVED = Counter(
+    "routemq_messages_received",
+    "Messages received by a worker slot.",
+    ["route", "worker"],
+)
+MESSAGES_PROCESSED = Counter(
+    "routemq_messages_processed",
+    "Messages finished by a worker slot, by outcome (ok, dead_lettered).",
+    ["route", "worker", "outcome"],
+)
+PROCESSING_SECONDS = Histogram(
+    "routemq_processing_seconds",
+    "Time spent in middleware and handler, per attempt.",
+    ["route", "worker"],
+    buckets=_BUCKETS,
+)
+HANDLER_RETRIES = Counter(
+    "routemq_handler_retries",
+    "Handler attempts that failed and were retried.",
+    ["route", "worker"],
+)
+HANDLER_ERRORS = Counter(
+    "routemq_handler_errors",
+    "Handler attempts that raised, by exception type.",
+    ["route", "worker", "error_type"],
+)
+DEAD_LETTERED = Counter(
+    "routemq_messages_dead_lettered",
+    "Messages published to the dead-letter topic, by reason (handler_error, no_route).",
+    ["route", "worker", "reason"],
+)
+HANDLER_BUSY_SECONDS = Counter(
+    "routemq_handler_busy_seconds",
+    "Wall time with at least one handler running in a slot (for scaling decisions).",
+    ["worker"],
+)
+RECONNECTS = Counter(
+    "routemq_reconnects",
+    "Broker reconnections of a worker slot.",
+    ["worker"],
+)
+WORKER_RESTARTS = Counter(
+    "routemq_worker_restarts",
+    "Worker slots restarted by the supervisor after they died.",
+    ["worker"],
+)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def collecting_registry() -> CollectorRegistry:
+    """The registry to expose: all worker processes aggregated in multiprocess mode, else this
+    process's default registry."""
+    if not multiprocess_enabled():
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+class SlotMetrics:
+    """The hot-path side of one slot's metrics.
+
+    Counters are added up in plain integers and handed to prometheus-client by :meth:`flush`
+    (called every second by the slot), which keeps the per-message cost to a dict update; the
+    histogram is observed directly.
+    """
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self._received: dict[str, int] = defaultdict(int)
+        self._processed: dict[tuple[str, str], int] = defaultdict(int)
+        self._retries: dict[str, int] = defaultdict(int)
+        self._errors: dict[tuple[str, str], int] = defaultdict(int)
+        self._dead: dict[tuple[str, str], int] = defaultdict(int)
+        self._busy = 0.0
+        self._reconnects = 0
+        self._histograms: dict[str, Any] = {}
+
+    def received(self, route: str) -> None:
+        self._received[route] += 1
+
+    def processed(self, route: str, outcome: str) -> None:
+        self._processed[(route, outcome)] += 1
+
+    def observe(self, route: str, seconds: float) -> None:
+        child = self._histograms.get(route)
+        if child is None:
+            child = self._histograms[route] = PROCESSING_SECONDS.labels(route, self.worker)
+        child.observe(seconds)
+
+    def retried(self, route: str) -> None:
+        self._retries[route] += 1
+
+    def error(self, route: str, error_type: str) -> None:
+        self._errors[(route, error_type)] += 1
+
+    def dead_lettered(self, route: str, reason: str) -> None:
+        self._dead[(route, reason)] += 1
+
+    def busy(self, seconds: float) -> None:
+        self._busy += seconds
+
+    def reconnected(self) -> None:
+        self._reconnects += 1
+
+    def flush(self) -> None:
+        worker = self.worker
+        for route, n in self._received.items():
+            MESSAGES_RECEIVED.labels(route, worker).inc(n)
+        for (route, outcome), n in self._processed.items():
+            MESSAGES_PROCESSED.labels(route, worker, outcome).inc(n)
+        for route, n in self._retries.items():
+            HANDLER_RETRIES.labels(route, worker).inc(n)
+        for (route, error_type), n in self._errors.items():
+            HANDLER_ERRORS.labels(route, worker, error_type).inc(n)
+        for (route, reason), n in self._dead.items():
+            DEAD_LETTERED.labels(route, worker, reason).inc(n)
+        if self._busy:
+            HANDLER_BUSY_SECONDS.labels(worker).inc(self._busy)
+        if self._reconnects:
+            RECONNECTS.labels(worker).inc(self._reconnects)
+        self._received.clear()
+        self._processed.clear()
+        self._retries.clear()
+        self._errors.clear()
+        self._dead.clear()
+        self._busy = 0.0
+        self._reconnects = 0
+
+
+def _sum_samples(registry: CollectorRegistry, name: str, worker: str, **labels: str) -> float:
+    total = 0.0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name != name or sample.labels.get("worker") != worker:
+                continue
+            if all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+class WorkerMetrics:
+    """Per-worker statistics with the classic ``record_*`` / ``get_worker_stats`` API.
+
+    Backed by the Prometheus metrics above, so in a supervised app ``get_worker_stats`` in the
+    supervisor process sees what every worker process recorded (multiprocess mode).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._registry = registry
+
+    def record_message_processed(self, worker_id: int | str, processing_time: float) -> None:
+        worker = str(worker_id)
+        MESSAGES_PROCESSED.labels(UNROUTED, worker, "ok").inc()
+        PROCESSING_SECONDS.labels(UNROUTED, worker).observe(processing_time)
+
+    def record_error(self, worker_id: int | str, error_type: str) -> None:
+        HANDLER_ERRORS.labels(UNROUTED, str(worker_id), error_type).inc()
+
+    def get_worker_stats(self, worker_id: int | str) -> dict[str, float]:
+        """``{'messages_processed', 'avg_processing_time', 'error_count'}`` for one worker, summed
+        over its routes."""
+        worker = str(worker_id)
+        registry = self._registry or collecting_registry()
+        processed = _sum_samples(registry, "routemq_messages_processed_total", worker, outcome="ok")
+        count = _sum_samples(registry, "routemq_processing_seconds_count", worker)
+        seconds = _sum_samples(registry, "routemq_processing_seconds_sum", worker)
+        errors = _sum_samples(registry, "routemq_handler_errors_total", worker)
+        return {
+            "messages_processed": int(processed),
+            "avg_processing_time": seconds / count if count else 0,
+            "error_count": int(errors),
+        }

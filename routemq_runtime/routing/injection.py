@@ -1,0 +1,143 @@
+"""Call a handler with the arguments it asks for by name.
+
+The signature is read once, when the route is defined, so an argument nobody can supply is an
+error at ``router.on(...)`` rather than on the first message. Handlers written for the original
+RouteMQ, ``async def handle(device_id, payload, client)``, work unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from routemq_runtime.routing.context import Context
+from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern
+
+# Names a handler may ask for besides its route parameters, and how each is read from the context.
+INJECTABLE: dict[str, Callable[[Context], Any]] = {
+    "payload": lambda ctx: ctx.payload,
+    "topic": lambda ctx: ctx.message.topic,
+    "context": lambda ctx: ctx,
+    "message": lambda ctx: ctx,
+    "client": lambda ctx: ctx.client,
+    "params": lambda ctx: ctx.params,
+    "raw": lambda ctx: ctx.message.payload,
+    "qos": lambda ctx: ctx.message.qos,
+    "retain": lambda ctx: ctx.message.retain,
+    "properties": lambda ctx: ctx.message.properties,
+    "worker_id": lambda ctx: ctx.worker_id,
+    "attempt": lambda ctx: ctx.attempt,
+}
+
+
+def handler_name(handler: Callable[..., Any]) -> str:
+    target = inspect.unwrap(handler)
+    if isinstance(target, functools.partial):
+        return handler_name(target.func)
+    module = getattr(target, "__module__", None) or "?"
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{qualname}"
+
+
+def _owner_class(function: Callable[..., Any]) -> type | None:
+    """The class a function was defined in, when it is referenced unbound as `Class.method`."""
+    qualname = getattr(function, "__qualname__", "")
+    if "." not in qualname or "<locals>" in qualname:
+        return None
+    module = importlib.import_module(function.__module__)
+    owner: Any = module
+    for part in qualname.split(".")[:-1]:
+        owner = getattr(owner, part, None)
+        if owner is None:
+            return None
+    return owner if inspect.isclass(owner) else None
+
+
+class Invoker:
+    """Builds the keyword arguments for one handler and awaits it (sync handlers off the loop)."""
+
+    __slots__ = ("_bound", "_getters", "_owner", "_params", "_takes_kwargs", "handler", "is_async")
+
+    def __init__(self, handler: Callable[..., Any], pattern: TopicPattern) -> None:
+        self.handler = handler
+        self._owner: type | None = None
+        self._bound: Callable[..., Any] | None = None
+        signature = inspect.signature(handler)
+        parameters = list(signature.parameters.values())
+        if (
+            inspect.isfunction(handler)
+            and parameters
+            and parameters[0].name == "self"
+            and (owner := _owner_class(handler)) is not None
+        ):
+            # `SensorController.process` with `def process(self, ...)`: one controller instance per
+            # process, created on first use so it is created after the worker has forked.
+            self._owner = owner
+            parameters = parameters[1:]
+        route_params = set(pattern.param_names)
+        self._params: list[tuple[str, bool]] = []  # (name, is route param)
+        self._getters: list[tuple[str, Callable[[Context], Any]]] = []
+        self._takes_kwargs = False
+        for parameter in parameters:
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                self._takes_kwargs = True
+                continue
+            if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                continue
+            if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+                raise RouteDefinitionError(
+                    f"route {pattern.text!r}: handler {handler_name(handler)} takes "
+                    f"{parameter.name!r} positional-only; arguments are passed by name"
+                )
+            if parameter.name in route_params:
+                self._params.append((parameter.name, True))
+            elif parameter.name in INJECTABLE:
+                self._getters.append((parameter.name, INJECTABLE[parameter.name]))
+            elif parameter.default is inspect.Parameter.empty:
+                known = ", ".join(sorted(route_params | set(INJECTABLE)))
+                raise RouteDefinitionError(
+                    f"route {pattern.text!r}: handler {handler_name(handler)} asks for "
+                    f"{parameter.name!r}, which is neither a route parameter nor injectable "
+                    f"(available: {known})"
+                )
+        target = inspect.unwrap(handler)
+        call = getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
+        self.is_async = inspect.iscoroutinefunction(target) or (
+            not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
+        )
+
+    @property
+    def name(self) -> str:
+        return handler_name(self.handler)
+
+    def _callable(self) -> Callable[..., Any]:
+        if self._owner is None:
+            return self.handler
+        if self._bound is None:
+            self._bound = getattr(self._owner(), self.handler.__name__)
+        return self._bound
+
+    def arguments(self, ctx: Context) -> dict[str, Any]:
+        if self._takes_kwargs:
+            kwargs = dict(ctx.params)
+        else:
+            params = ctx.params
+            kwargs = {name: params[name] for name, _ in self._params}
+        for name, getter in self._getters:
+            kwargs[name] = getter(ctx)
+        return kwargs
+
+    async def __call__(self, ctx: Context) -> Any:
+        function = self._callable()
+        kwargs = self.arguments(ctx)
+        if self.is_async:
+            return await function(**kwargs)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, functools.partial(function, **kwargs))
+        if inspect.isawaitable(result):
+            return await result
+        return result

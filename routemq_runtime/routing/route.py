@@ -1,0 +1,102 @@
+"""A route: a compiled pattern, its handler and its delivery options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern, pattern_key
+
+
+class Route:
+    __slots__ = (
+        "_pipeline",
+        "group_middleware",
+        "handler",
+        "invoker",
+        "key",
+        "name",
+        "parsed",
+        "qos",
+        "route_middleware",
+        "shared",
+        "worker_count",
+    )
+
+    def __init__(
+        self,
+        parsed: TopicPattern,
+        handler: Callable[..., Any],
+        *,
+        qos: int = 0,
+        shared: bool = False,
+        worker_count: int = 1,
+        middleware: Sequence[Any] = (),
+        group_middleware: Sequence[Any] = (),
+        name: str | None = None,
+    ) -> None:
+        from routemq_runtime.routing.injection import Invoker
+
+        def fail(reason: str) -> RouteDefinitionError:
+            return RouteDefinitionError(f"route {parsed.text!r}: {reason}")
+
+        if qos not in (0, 1, 2) or isinstance(qos, bool):
+            raise fail(f"qos must be 0, 1 or 2, got {qos!r}")
+        if not isinstance(worker_count, int) or isinstance(worker_count, bool) or worker_count < 1:
+            raise fail(f"worker_count must be a positive integer, got {worker_count!r}")
+        if not shared and worker_count != 1:
+            raise fail(
+                "worker_count > 1 needs shared=True (only a shared subscription splits work)"
+            )
+        if not callable(handler):
+            raise fail(f"handler {handler!r} is not callable")
+        self.parsed = parsed
+        self.handler = handler
+        self.qos = qos
+        self.shared = bool(shared)
+        self.worker_count = worker_count
+        self.route_middleware = tuple(middleware)
+        self.group_middleware = tuple(group_middleware)
+        self.name = name
+        self.key = pattern_key(parsed)
+        self.invoker = Invoker(handler, parsed)
+        self._pipeline = None
+
+    @property
+    def pattern(self) -> str:
+        return self.parsed.text
+
+    @property
+    def filter(self) -> str:
+        """The MQTT subscription filter derived from the pattern."""
+        return self.parsed.filter
+
+    @property
+    def middleware(self) -> tuple[Any, ...]:
+        """Group middleware (outermost group first), then the route's own."""
+        return self.group_middleware + self.route_middleware
+
+    @property
+    def handler_name(self) -> str:
+        return self.invoker.name
+
+    def subscription(self, group: str | None) -> str:
+        """The filter to subscribe to: `$share/{group}/{filter}` for shared routes."""
+        if self.shared and group:
+            return f"$share/{group}/{self.filter}"
+        return self.filter
+
+    def __repr__(self) -> str:
+        extra = f", shared, workers={self.worker_count}" if self.shared else ""
+        return f"Route({self.pattern!r} -> {self.handler_name}, qos={self.qos}{extra})"
+
+
+class Match:
+    __slots__ = ("params", "route")
+
+    def __init__(self, route: Route, params: dict[str, Any]) -> None:
+        self.route = route
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"Match({self.route.pattern!r}, {self.params!r})"

@@ -1,0 +1,129 @@
+"""The Router: ``router.on(pattern, handler, ...)``, groups, merging and matching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from routemq_runtime.routing.middleware import validate_middleware
+from routemq_runtime.routing.pattern import RouteDefinitionError, join_patterns, parse_pattern
+from routemq_runtime.routing.route import Match, Route
+from routemq_runtime.routing.trie import RouteTrie
+
+
+class Router:
+    """Routes MQTT topics to handlers.
+
+    >>> router = Router()
+    >>> router.on("sensors/{device_id}/data", handle, shared=True, worker_count=3, qos=1)
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self._trie = RouteTrie()
+        self._shapes: dict[str, Route] = {}
+        self._keys: set[str] = set()
+        self._groups: list[tuple[str, tuple[Any, ...]]] = []
+
+    def on(
+        self,
+        pattern: str,
+        handler: Callable[..., Any],
+        *,
+        qos: int = 0,
+        shared: bool = False,
+        worker_count: int = 1,
+        middleware: Sequence[Any] = (),
+        name: str | None = None,
+    ) -> Route:
+        """Add a route. Errors in the pattern or options are raised here, naming the pattern."""
+        parsed = parse_pattern(pattern)
+        if self._groups:
+            prefix = "/".join(p.strip("/") for p, _ in self._groups if p.strip("/"))
+            parsed = parse_pattern(join_patterns(prefix, pattern))
+        group_middleware = tuple(m for _, mws in self._groups for m in mws)
+        route = Route(
+            parsed,
+            handler,
+            qos=qos,
+            shared=shared,
+            worker_count=worker_count,
+            middleware=validate_middleware(middleware, f"route {parsed.text!r}"),
+            group_middleware=group_middleware,
+            name=name,
+        )
+        self._add(route)
+        return route
+
+    def route(
+        self, pattern: str, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :meth:`on`."""
+
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.on(pattern, handler, **options)
+            return handler
+
+        return register
+
+    @contextmanager
+    def group(self, prefix: str = "", middleware: Sequence[Any] = ()) -> Iterator[Router]:
+        """Routes defined inside share a topic prefix and run inside the group's middleware."""
+        if prefix:
+            parse_pattern(prefix.strip("/"))  # a bad prefix is reported on its own
+        self._groups.append((prefix, validate_middleware(middleware, f"group {prefix!r}")))
+        try:
+            yield self
+        finally:
+            self._groups.pop()
+
+    def include(self, other: Router) -> Router:
+        """Merge another router's routes into this one (used by the registry)."""
+        for route in other.routes:
+            self._add(route)
+        return self
+
+    def only(self, routes: Iterable[Route]) -> Router:
+        """A router holding just these routes: what one worker slot serves."""
+        subset = Router()
+        for route in routes:
+            subset._add(route)
+        return subset
+
+    def match(self, topic: str) -> Match | None:
+        return self._trie.match(topic)
+
+    def find(self, pattern: str) -> Route:
+        for route in self.routes:
+            if route.pattern == pattern:
+                return route
+        raise KeyError(f"no route with pattern {pattern!r}")
+
+    def _add(self, route: Route) -> None:
+        shape = route.parsed.shape
+        existing = self._shapes.get(shape)
+        if existing is not None and existing is not route:
+            raise RouteDefinitionError(
+                f"duplicate route {route.pattern!r} ({route.handler_name}): "
+                f"{existing.pattern!r} ({existing.handler_name}) already matches the same topics"
+            )
+        if existing is route:
+            return
+        key, n = route.key, 2
+        while key in self._keys:
+            key, n = f"{route.key}-{n}", n + 1
+        route.key = key
+        self._shapes[shape] = route
+        self._keys.add(key)
+        self.routes.append(route)
+        self._trie.add(route)
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self.routes)
+
+    def __repr__(self) -> str:
+        return f"Router({len(self.routes)} routes)"

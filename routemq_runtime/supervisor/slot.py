@@ -1,0 +1,38 @@
+"""One seat in the supervisor's table: a slot's identity and the process filling it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from routemq_runtime.supervisor.restart import DeathRecord
+
+
+@dataclass
+class Slot:
+    """A slot keeps its id, index and client id for life; its process comes and goes.
+
+    ``pid`` is None while the slot waits for its (re)start at ``start_at`` (monotonic clock).
+    A *retiring* slot was asked to drain because its route shrank; it is removed once its
+    process has exited, and never restarted.
+    """
+
+    route_key: str
+    index: int
+    slot_id: str
+    spec: Any
+    deaths: DeathRecord
+    pid: int | None = None
+    started: float = 0.0
+    start_at: float = 0.0
+    retiring: bool = False
+    kill_at: float | None = None
+    killed: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.retiring:
+            return "retiring"
+        if self.pid is None:
+            return "restarting" if self.deaths.total else "starting"
+        return "running"

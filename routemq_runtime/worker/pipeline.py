@@ -1,0 +1,272 @@
+"""From a received PUBLISH to its PUBACK: bounded concurrency, retries, dead letters, ordered acks.
+
+Messages are taken in arrival order by a pool of at most ``concurrency`` runner coroutines on the
+slot's loop. A runner handles message after message without a loop turn while handlers finish
+without waiting on anything, so fast handlers cost no task per message; when a handler awaits,
+the next runner wakes up and takes the next message.
+
+Acknowledgements go out in arrival order, each only once its message was handled or
+dead-lettered: a message that finished early waits for those before it. After a lost connection
+the broker redelivers every unacknowledged message, so acks still owed on the old connection are
+dropped (their packet ids may be reused by new deliveries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from routemq_runtime.metrics import UNROUTED
+from routemq_runtime.routing import InboundMessage
+from routemq_runtime.transport.backoff import backoff_delay
+from routemq_runtime.worker.dead_letter import dead_letter_topic, envelope
+
+if TYPE_CHECKING:
+    from routemq_runtime.config import Config
+    from routemq_runtime.metrics import SlotMetrics
+    from routemq_runtime.routing import Dispatcher, Publisher
+    from routemq_runtime.transport import MqttTransport
+
+log = logging.getLogger("routemq.worker")
+
+
+class Delivery:
+    """One received message and its place in the ack order."""
+
+    __slots__ = ("done", "generation", "message")
+
+    def __init__(self, message: InboundMessage, generation: int) -> None:
+        self.message = message
+        self.generation = generation
+        self.done = False
+
+
+class MessagePipeline:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        transport: MqttTransport,
+        publisher: Publisher,
+        *,
+        worker_id: str,
+        config: Config,
+        concurrency: int,
+        metrics: SlotMetrics,
+        route_label: str | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.transport = transport
+        self.publisher = publisher
+        self.worker_id = worker_id
+        self.config = config
+        self.concurrency = concurrency
+        self.metrics = metrics
+        # A slot serving one route labels every message with it without matching twice.
+        self._route_label = route_label
+
+        self.handled = 0
+        self.dead_lettered = 0
+        self._taking = True
+        self._generation = 0
+        self._waiting: deque[Delivery] = deque()
+        self._acks: deque[Delivery] = deque()
+        self._parked: list[asyncio.Future[None]] = []
+        self._runners: set[asyncio.Task[None]] = set()
+        self._starting = 0
+        self._busy = 0
+        self._busy_since = 0.0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- intake (called from paho's on_message: only enqueues) ---------------------------------
+
+    def submit(self, raw: Any) -> None:
+        if not self._taking:
+            return  # not acked: the broker keeps it for this session
+        message = InboundMessage(
+            raw.topic, raw.payload, raw.qos, raw.retain, raw.properties, raw.mid
+        )
+        delivery = Delivery(message, self._generation)
+        if message.qos:
+            self._acks.append(delivery)
+        self._waiting.append(delivery)
+        label = self._route_label
+        if label is None:
+            match = self.dispatcher.router.match(message.topic)
+            label = match.route.pattern if match else UNROUTED
+        self.metrics.received(label)
+        if not self._starting:
+            self._wake_runner()
+
+    def connection_lost(self) -> None:
+        """The broker will redeliver every unacked message: forget acks owed on that connection."""
+        self._generation += 1
+        self._acks.clear()
+        # Not started yet and redelivered anyway: drop them rather than handle them twice.
+        self._waiting = deque(d for d in self._waiting if not d.message.qos)
+
+    def stop_taking(self) -> int:
+        """Stop starting messages; those received but not started stay unacked (the broker
+        redelivers them to this session). Returns how many were left."""
+        self._taking = False
+        left = len(self._waiting)
+        self._waiting.clear()
+        for fut in self._parked:
+            if not fut.done():
+                fut.cancel()
+        self._parked.clear()
+        return left
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until every started message is finished (and acked). False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def in_flight(self) -> int:
+        return self._busy + len(self._waiting)
+
+    # -- runners -------------------------------------------------------------------------------
+
+    def _wake_runner(self) -> None:
+        if self._parked:
+            self._starting += 1
+            self._parked.pop().set_result(None)
+        elif len(self._runners) < self.concurrency:
+            self._starting += 1
+            task = asyncio.get_running_loop().create_task(self._run())
+            self._runners.add(task)
+            task.add_done_callback(self._runners.discard)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._starting -= 1
+        waiting = self._waiting
+        while self._taking:
+            while waiting and self._taking:
+                delivery = waiting.popleft()
+                # Another runner is woken only once the previous one has started, so a run of
+                # fast handlers stays on this runner.
+                if waiting and not self._starting:
+                    self._wake_runner()
+                await self._handle(delivery)
+                waiting = self._waiting
+            fut = loop.create_future()
+            self._parked.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                return
+            self._starting -= 1
+            waiting = self._waiting
+
+    # -- one message ---------------------------------------------------------------------------
+
+    async def _handle(self, delivery: Delivery) -> None:
+        if not self._busy:
+            self._busy_since = time.perf_counter()
+            self._idle.clear()
+        self._busy += 1
+        try:
+            if await self._process(delivery.message):
+                self._complete(delivery)
+        except Exception:  # a bug here must not kill the runner; the message stays unacked
+            log.exception("failed to finish message on %r", delivery.message.topic)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self.metrics.busy(time.perf_counter() - self._busy_since)
+                self._idle.set()
+
+    async def _process(self, message: InboundMessage) -> bool:
+        """Handle with retries; dead-letter when it keeps failing. True when it may be acked."""
+        config = self.config
+        metrics = self.metrics
+        dispatch = self.dispatcher.dispatch
+        attempt = 1
+        while True:
+            started = time.perf_counter()
+            result = await dispatch(
+                message, client=self.publisher, worker_id=self.worker_id, attempt=attempt
+            )
+            route = result.route
+            if route is None:
+                log.error("no route matches topic %r; dead-lettering it", message.topic)
+                metrics.processed(UNROUTED, "dead_lettered")
+                return await self._dead_letter(
+                    message, f"no route matches topic {message.topic!r}", 0, None, "no_route"
+                )
+            pattern = route.parsed.text
+            metrics.observe(pattern, time.perf_counter() - started)
+            error = result.error
+            if error is None:
+                metrics.processed(pattern, "ok")
+                self.handled += 1
+                return True
+            metrics.error(pattern, type(error).__name__)
+            if attempt >= config.retry_max_attempts:
+                log.error(
+                    "handler for %r failed %d time(s) on %r; dead-lettering it",
+                    pattern,
+                    attempt,
+                    message.topic,
+                    exc_info=error,
+                )
+                metrics.processed(pattern, "dead_lettered")
+                return await self._dead_letter(message, error, attempt, pattern, "handler_error")
+            delay = backoff_delay(attempt, config.retry_base_delay, config.retry_max_delay)
+            log.warning(
+                "handler for %r failed on %r (attempt %d/%d): %s: %s; retrying in %.2fs",
+                pattern,
+                message.topic,
+                attempt,
+                config.retry_max_attempts,
+                type(error).__name__,
+                error,
+                delay,
+            )
+            metrics.retried(pattern)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _dead_letter(
+        self,
+        message: InboundMessage,
+        error: BaseException | str,
+        attempts: int,
+        route: str | None,
+        reason: str,
+    ) -> bool:
+        body, user_properties = envelope(
+            topic=message.topic,
+            payload=message.payload,
+            error=error,
+            attempts=attempts,
+            route=route,
+            worker=self.worker_id,
+            qos=message.qos,
+        )
+        topic = dead_letter_topic(self.config.dlq_prefix, message.topic)
+        # QoS 1 and confirmed before the original is acked: the message is never in neither place.
+        await self.transport.publish_confirmed(
+            topic, body, qos=1, properties=self.transport.build_properties(user_properties)
+        )
+        self.metrics.dead_lettered(route or UNROUTED, reason)
+        self.dead_lettered += 1
+        return True
+
+    def _complete(self, delivery: Delivery) -> None:
+        delivery.done = True
+        if not delivery.message.qos or delivery.generation != self._generation:
+            return
+        acks = self._acks
+        ack = self.transport.ack
+        while acks and acks[0].done:
+            head = acks.popleft().message
+            ack(head.mid, head.qos)

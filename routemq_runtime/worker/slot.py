@@ -1,0 +1,199 @@
+"""One worker slot in one process: transport + dispatch + retries/dead letters + heartbeat.
+
+``run_slot`` is what the supervisor calls in a forked child. It returns the process exit code:
+0 after a drain on SIGTERM/SIGINT, :data:`EXIT_BOOT_ERROR` when restarting cannot help (unknown
+route, broker refusing the credentials or a subscription).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from routemq_runtime.log import configure_from_config
+from routemq_runtime.routing import Dispatcher, Route, Router
+from routemq_runtime.worker.spec import SlotSpec
+
+log = logging.getLogger("routemq.worker")
+
+EXIT_OK = 0
+EXIT_BOOT_ERROR = 3
+"""The slot cannot work with this code or configuration; restarting it will not help."""
+
+_TICK = 1.0
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class Slot:
+    def __init__(self, spec: SlotSpec, routes: list[Route]) -> None:
+        from routemq_runtime.metrics import SlotMetrics
+        from routemq_runtime.transport import MqttTransport, Subscription
+        from routemq_runtime.worker.pipeline import MessagePipeline
+        from routemq_runtime.worker.publisher import SlotPublisher
+
+        self.spec = spec
+        config = spec.config
+        group = spec.group if spec.shared else None
+        subscriptions = [Subscription(route.subscription(group), route.qos) for route in routes]
+        self.metrics = SlotMetrics(spec.slot_id)
+        self.transport = MqttTransport(
+            config,
+            spec.client_id,
+            subscriptions,
+            self._on_message,
+            # MQTT 5 lets the broker know how many unacked messages this slot takes at once.
+            receive_maximum=spec.concurrency,
+            on_ready=self._on_ready,
+            on_connection_lost=self._on_connection_lost,
+        )
+        self.pipeline = MessagePipeline(
+            Dispatcher(Router().only(routes)),
+            self.transport,
+            SlotPublisher(self.transport),
+            worker_id=spec.slot_id,
+            config=config,
+            concurrency=spec.concurrency,
+            metrics=self.metrics,
+            route_label=routes[0].pattern if len(routes) == 1 else None,
+        )
+        self._stop: asyncio.Event | None = None
+        self._stop_signal: int | None = None
+        self._reported_reconnects = 0
+
+    # -- transport callbacks -------------------------------------------------------------------
+
+    def _on_message(self, raw: object) -> None:
+        self.pipeline.submit(raw)
+
+    def _on_ready(self, ready: bool) -> None:
+        if ready:
+            if self.spec.ready_path is not None:
+                _touch(self.spec.ready_path)
+        else:
+            _remove(self.spec.ready_path)
+
+    def _on_connection_lost(self) -> None:
+        self.pipeline.connection_lost()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self._stop_signal = signum
+            self._stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        spec = self.spec
+        log.info(
+            "slot %s starting: client id %r, routes %s, concurrency %d, MQTT %s",
+            spec.slot_id,
+            spec.client_id,
+            ", ".join(spec.route_patterns),
+            spec.concurrency,
+            spec.config.mqtt_protocol,
+        )
+        ticker = loop.create_task(self._tick())
+        self.transport.start()
+        try:
+            await self._stop.wait()
+        finally:
+            ticker.cancel()
+        if self.transport.fatal_error is not None:
+            await self.transport.close(timeout=1.0)
+            self._finish()
+            return EXIT_BOOT_ERROR
+        return await self._drain()
+
+    async def _drain(self) -> int:
+        config = self.spec.config
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "stop"
+        left = self.pipeline.stop_taking()
+        busy = self.pipeline.in_flight
+        log.info(
+            "%s: draining %d in-flight message(s); %d not started stay with the broker",
+            name,
+            busy,
+            left,
+        )
+        if not await self.pipeline.drain(config.drain_timeout):
+            log.warning(
+                "drain budget of %.1fs spent with %d message(s) unfinished; the broker keeps them",
+                config.drain_timeout,
+                self.pipeline.in_flight,
+            )
+        await self.transport.close(timeout=min(5.0, config.drain_timeout))
+        self._finish()
+        log.info(
+            "slot %s stopped: %d handled, %d dead-lettered",
+            self.spec.slot_id,
+            self.pipeline.handled,
+            self.pipeline.dead_lettered,
+        )
+        return EXIT_OK
+
+    def _finish(self) -> None:
+        _remove(self.spec.ready_path)
+        self._flush_metrics()
+
+    def _flush_metrics(self) -> None:
+        reconnects = self.transport.reconnects
+        for _ in range(reconnects - self._reported_reconnects):
+            self.metrics.reconnected()
+        self._reported_reconnects = reconnects
+        self.metrics.flush()
+
+    async def _tick(self) -> None:
+        heartbeat = self.spec.heartbeat_path
+        while True:
+            if heartbeat is not None:
+                _touch(heartbeat)
+            try:
+                self._flush_metrics()
+            except Exception:  # metrics must never stop the heartbeat
+                log.exception("metrics flush failed")
+            if self.transport.fatal_error is not None:
+                self.request_stop()
+            await asyncio.sleep(_TICK)
+
+
+def run_slot(spec: SlotSpec, router: Router) -> int:
+    """Serve ``spec`` in this process until SIGTERM/SIGINT; returns the exit code."""
+    configure_from_config(spec.config, worker=spec.slot_id)
+    try:
+        routes = [router.find(pattern) for pattern in spec.route_patterns]
+    except KeyError as error:
+        log.error("slot %s: %s (routes known: %s)", spec.slot_id, error.args[0], len(router))
+        return EXIT_BOOT_ERROR
+    # A child forked from a process that was running an event loop inherits its thread state.
+    asyncio.events._set_running_loop(None)
+    slot = Slot(spec, routes)
+    try:
+        return asyncio.run(slot.run())
+    except Exception as error:
+        from routemq_runtime.transport import TransportError
+
+        if isinstance(error, TransportError | ValueError):
+            log.error("slot %s cannot start: %s", spec.slot_id, error)
+            return EXIT_BOOT_ERROR
+        raise
