@@ -40,7 +40,7 @@ def _integer(low: int | None = None, high: int | None = None) -> Callable[[str],
             value = int(text.strip())
         except ValueError:
             raise _Invalid("is not an integer") from None
-        if low is not None and value < low or high is not None and value > high:
+        if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise _Invalid(f"must be {bounds}")
         return value

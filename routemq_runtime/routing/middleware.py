@@ -18,7 +18,7 @@ Next = Callable[[Context], Awaitable[Any]]
 class Middleware:
     """Base class. Override ``handle``; call ``await next(context)`` to continue the chain."""
 
-    async def handle(self, context: Context, next: Next) -> Any:  # noqa: A002 - Laravel's name
+    async def handle(self, context: Context, next: Next) -> Any:
         return await next(context)
 
 

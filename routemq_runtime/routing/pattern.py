@@ -143,7 +143,10 @@ def join_patterns(prefix: str, pattern: str) -> str:
 
 
 def pattern_key(pattern: TopicPattern) -> str:
-    """A stable slug for client ids, metric labels and file names: `sensors/{id}/data` → `sensors-id-data`."""
+    """A stable slug for client ids, metric labels and file names.
+
+    `sensors/{id}/data` becomes `sensors-id-data`.
+    """
     parts = []
     for level in pattern.levels:
         if level.kind == LITERAL:

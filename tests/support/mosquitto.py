@@ -27,7 +27,8 @@ class MosquittoUnavailable(RuntimeError):
 
 
 def find_mosquitto() -> str:
-    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    sbin = "/usr/sbin:/usr/local/sbin"
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path=sbin)
     if not found:
         raise MosquittoUnavailable(MISSING_HELP)
     return found
@@ -41,7 +42,7 @@ def free_port() -> int:
 
 @dataclass
 class Mosquitto:
-    """One broker process. ``start()`` may be called again after ``stop()`` (same port, same data)."""
+    """One broker process; ``start()`` again after ``stop()`` keeps its port and data."""
 
     persistence: bool = False
     extra_config: str = ""
