@@ -1,0 +1,102 @@
+"""Both distributions build, share one version, and the runtime's closure stays small."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from routemq_runtime import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI_ONLY = {"copier", "cookiecutter", "typer", "jinja2", "click", "rich", "routemq"}
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("wheels")
+    for source in (ROOT, ROOT / "cli"):
+        subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
+            cwd=source,
+            check=True,
+            capture_output=True,
+        )
+    return {path.name.split("-")[0]: path for path in out.glob("*.whl")}
+
+
+def wheel_metadata(wheel: Path) -> tuple[str, list[str], list[str]]:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        text = archive.read(meta).decode()
+    version = re.search(r"^Version: (.+)$", text, re.M).group(1)
+    # Extras (the contributor's `dev` tools) are not what an app installs.
+    requires = [
+        r
+        for r in re.findall(r"^Requires-Dist: (.+)$", text, re.M)
+        if not (marker := Requirement(r).marker) or marker.evaluate({"extra": ""})
+    ]
+    return version, requires, names
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def closure(requirements: list[str]) -> set[str]:
+    """Every distribution these requirements pull in, as resolved in this environment."""
+    seen: set[str] = set()
+    pending = [Requirement(r) for r in requirements]
+    while pending:
+        requirement = pending.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = canonical(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        pending += [Requirement(r) for r in metadata.requires(requirement.name) or []]
+    return seen
+
+
+def test_one_version_for_both_distributions(wheels):
+    runtime_version, _, _ = wheel_metadata(wheels["routemq_runtime"])
+    cli_version, cli_requires, _ = wheel_metadata(wheels["routemq"])
+    assert runtime_version == cli_version == __version__
+    assert f"routemq-runtime=={__version__}" in cli_requires
+
+
+def test_runtime_closure_has_nothing_of_the_cli(wheels):
+    _, requires, names = wheel_metadata(wheels["routemq_runtime"])
+    assert {canonical(Requirement(r).name) for r in requires} == {
+        "paho-mqtt",
+        "python-dotenv",
+        "prometheus-client",
+    }
+    resolved = closure(requires)
+    assert not resolved & CLI_ONLY, resolved & CLI_ONLY
+    assert not any(n.startswith(("routemq_cli/", "template/")) for n in names)
+
+
+def test_cli_wheel_carries_the_template(wheels):
+    _, requires, names = wheel_metadata(wheels["routemq"])
+    assert "routemq_cli/_bundled/copier.yml" in names
+    assert any(n.startswith("routemq_cli/_bundled/template/") for n in names)
+    assert {canonical(Requirement(r).name) for r in requires} >= {"typer", "copier", "jinja2"}
+
+
+def test_runtime_import_stays_light():
+    code = (
+        "import sys, routemq_runtime, routemq_runtime.testing;"
+        "heavy = {'paho', 'prometheus_client', 'typer', 'copier', 'routemq_cli'} & "
+        "{m.split('.')[0] for m in sys.modules};"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
