@@ -129,6 +129,8 @@ class Config:
     log_level: str = _env("ROUTEMQ_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO")
     log_json: bool = _env("ROUTEMQ_LOG_JSON", _boolean, False)
     health_port: int | None = _env("ROUTEMQ_HEALTH_PORT", _optional(_integer(1, 65535)), None)
+    health_host: str = _env("ROUTEMQ_HEALTH_HOST", _non_empty, "0.0.0.0")
+    heartbeat_timeout: float = _env("ROUTEMQ_HEARTBEAT_TIMEOUT", _number(1.0), 30.0)
     retry_max_attempts: int = _env("ROUTEMQ_RETRY_MAX_ATTEMPTS", _integer(1), 3)
     retry_base_delay: float = _env("ROUTEMQ_RETRY_BASE_DELAY", _number(), 0.5)
     retry_max_delay: float = _env("ROUTEMQ_RETRY_MAX_DELAY", _number(), 30.0)

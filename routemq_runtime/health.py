@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -133,7 +132,7 @@ class HealthServer:
     """Serves the endpoints from a daemon thread of the supervisor process."""
 
     def __init__(self, manager: WorkerManager, port: int, host: str | None = None) -> None:
-        self.host = host or os.environ.get("ROUTEMQ_HEALTH_HOST") or "0.0.0.0"
+        self.host = host or manager.config.health_host
         self.port = port
         try:
             self._server = _Server((self.host, port), manager)

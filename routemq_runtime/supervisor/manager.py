@@ -100,7 +100,7 @@ class WorkerManager:
         restart_policy: RestartPolicy | None = None,
         scaling_policy: ScalingPolicy | None = None,
         auto_scale: bool | None = None,
-        heartbeat_timeout: float = 30.0,
+        heartbeat_timeout: float | None = None,
         health_host: str | None = None,
         retire_signal: int | None = None,
     ) -> None:
@@ -115,8 +115,8 @@ class WorkerManager:
         self.restart_policy = restart_policy or RestartPolicy()
         self.scaling_policy = scaling_policy or ScalingPolicy()
         self.auto_scale = self.config.worker_auto_scale if auto_scale is None else auto_scale
-        self.heartbeat_timeout = heartbeat_timeout
-        self.health_host = health_host
+        self.heartbeat_timeout = heartbeat_timeout or self.config.heartbeat_timeout
+        self.health_host = health_host or self.config.health_host
         self.retire_signal = retire_signal
         self.logger = logger
 
@@ -311,6 +311,11 @@ class WorkerManager:
         if code is not None:
             self._background_pid = None
         return code
+
+    @property
+    def workers(self) -> list[int]:
+        """Pids of the running slot processes (in the supervising process)."""
+        return [s.pid for s in self.slots.values() if s.pid]
 
     @property
     def pid(self) -> int | None:

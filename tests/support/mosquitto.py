@@ -86,6 +86,9 @@ class Mosquitto:
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         binary = find_mosquitto()
+        # Started as root, mosquitto drops to its own user: it must be able to write its log and
+        # persistence file here.
+        self.workdir.chmod(0o777)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text())
         self.process = subprocess.Popen(

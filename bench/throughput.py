@@ -1,0 +1,334 @@
+"""Worker throughput against a bare paho subscriber, on one real mosquitto.
+
+Each scenario drains a backlog that was queued into a persistent session while the consumer was
+offline, so the publisher is never the bottleneck. Every consumer runs in its own forked process
+and measures from its first to its last message.
+
+  baseline     bare paho (MQTT 3.1.1, loop_forever, json.loads per message, automatic QoS 1 ack)
+  slot-3.1.1   one RouteMQ slot, full path: JSON decode, route match, async handler, ordered ack
+  slot-5       the same on MQTT 5
+  io-bound     one slot, handler `await asyncio.sleep(0.001)`, concurrency 500
+  cpu-1/cpu-2  a CPU-bound handler on one slot vs two slots of one shared route
+
+    python bench/throughput.py            # 200k messages, 3 runs, medians and ratios
+    python bench/throughput.py --quick    # 20k messages, 1 run
+
+Numbers on a shared machine are noisy; compare the ratios, which are measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+
+from routemq_runtime.config import Config  # noqa: E402
+from routemq_runtime.routing import Router  # noqa: E402
+from routemq_runtime.worker import SlotSpec, run_slot, slot_client_id  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+
+PATTERN = "bench/{device_id}/data"
+FILTER = "bench/+/data"
+GROUP = "bench"
+FORK = multiprocessing.get_context("fork")
+
+
+def payload_for(i: int) -> bytes:
+    # About 100 bytes of JSON, like a small sensor reading.
+    body = {"device": f"dev-{i % 100:03d}", "seq": i, "temp": 21.5, "hum": 40.25, "ok": True}
+    text = json.dumps(body)
+    return (text[:-1] + ', "pad": "' + "x" * max(0, 100 - len(text) - 11) + '"}').encode()
+
+
+def rss_kib() -> tuple[int, int]:
+    """(VmRSS, VmHWM) of this process in KiB."""
+    values = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+# -- backlog ---------------------------------------------------------------------------------
+
+
+def prime_session(broker: Mosquitto, client_id: str, topic_filter: str, protocol: str) -> None:
+    """Create the consumer's persistent session and subscription, then leave it offline."""
+    v5 = protocol == "5"
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else False,
+    )
+    props = None
+    if v5:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+    subscribed: list[bool] = []
+    client.on_subscribe = lambda *args: subscribed.append(True)
+    if v5:
+        client.connect(broker.host, broker.port, clean_start=True, properties=props)
+    else:
+        client.connect(broker.host, broker.port)
+    client.subscribe(topic_filter, 1)
+    deadline = time.monotonic() + 10
+    while not subscribed and time.monotonic() < deadline:
+        client.loop(0.1)
+    client.disconnect()
+    client.loop(0.1)
+
+
+def publish_backlog(broker: Mosquitto, count: int) -> float:
+    """Publish ``count`` QoS 1 messages with many in flight; returns the rate."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    acked = [0]
+
+    def on_publish(*args: Any) -> None:
+        acked[0] += 1
+
+    client.on_publish = on_publish
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    payloads = [payload_for(i) for i in range(100)]
+    started = time.perf_counter()
+    for i in range(count):
+        client.publish(f"bench/dev-{i % 100:03d}/data", payloads[i % 100], qos=1)
+    while acked[0] < count:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return count / elapsed
+
+
+# -- consumers (each in a forked child; results come back through a pipe) -------------------
+
+
+def _baseline_consumer(broker: Mosquitto, client_id: str, count: int, conn: Any) -> None:
+    times: list[float] = []
+    seen = [0]
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        json.loads(msg.payload)
+        seen[0] += 1
+        if seen[0] == 1:
+            times.append(time.perf_counter())
+        if seen[0] == count:
+            times.append(time.perf_counter())
+            client.disconnect()
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+    )
+    client.on_message = on_message
+    client.connect(broker.host, broker.port)
+    client.loop_forever()
+    conn.send({"seconds": times[1] - times[0], "count": seen[0], "rss": rss_kib()})
+
+
+def _slot_consumer(
+    broker: Mosquitto,
+    client_id: str,
+    count: int,
+    protocol: str,
+    handler_kind: str,
+    concurrency: int,
+    conn: Any,
+    index: int = 0,
+) -> None:
+    import asyncio
+
+    times: list[float] = []
+    seen = [0]
+
+    def finish() -> None:
+        times.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def handle(device_id: str, payload: Any) -> None:
+        seen[0] += 1
+        if seen[0] == 1:
+            times.append(time.perf_counter())
+        if seen[0] == count:
+            finish()
+
+    async def handle_io(device_id: str, payload: Any) -> None:
+        seen[0] += 1
+        if seen[0] == 1:
+            times.append(time.perf_counter())
+        await asyncio.sleep(0.001)
+        if seen[0] == count:
+            finish()
+
+    async def handle_cpu(device_id: str, payload: Any) -> None:
+        seen[0] += 1
+        if seen[0] == 1:
+            times.append(time.perf_counter())
+        burn_cpu()
+        if seen[0] == count:
+            finish()
+
+    handler = {"plain": handle, "io": handle_io, "cpu": handle_cpu}[handler_kind]
+    router = Router()
+    router.on(PATTERN, handler, qos=1, shared=True, worker_count=2)
+    config = Config(
+        mqtt_broker=broker.host,
+        mqtt_port=broker.port,
+        mqtt_protocol=protocol,
+        log_level="WARNING",
+        worker_concurrency=concurrency,
+    )
+    route = router.routes[0]
+    spec = SlotSpec(
+        slot_id=f"{route.key}-{index}",
+        index=index,
+        route_patterns=(route.pattern,),
+        shared=True,
+        group=GROUP,
+        client_id=client_id,
+        config=config,
+        concurrency=concurrency,
+    )
+    code = run_slot(spec, router)
+    conn.send(
+        {
+            "seconds": times[1] - times[0] if len(times) == 2 else float("nan"),
+            "count": seen[0],
+            "rss": rss_kib(),
+            "exit": code,
+        }
+    )
+
+
+def burn_cpu() -> int:
+    total = 0
+    for i in range(3000):
+        total += i * i
+    return total
+
+
+def run_consumers(targets: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> list[dict]:
+    pipes, processes = [], []
+    for target, args in targets:
+        parent, child = FORK.Pipe(duplex=False)
+        proc = FORK.Process(target=target, args=(*args, child))
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        processes.append(proc)
+    results = []
+    for parent, proc in zip(pipes, processes, strict=True):
+        if not parent.poll(600):
+            proc.kill()
+            raise RuntimeError("consumer did not finish in 600 s")
+        results.append(parent.recv())
+        proc.join(30)
+    return results
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+def scenario(
+    broker: Mosquitto, name: str, count: int, run: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    config = Config(app_name="bench")
+    slots = 2 if name == "cpu-2" else 1
+    ids = [slot_client_id(config, f"{name}-r{run}", i) for i in range(slots)]
+    protocol = "5" if name == "slot-5" else "3.1.1"
+    topic_filter = f"$share/{GROUP}/{FILTER}"
+    for client_id in ids:
+        prime_session(broker, client_id, topic_filter, protocol)
+    publish_rate = publish_backlog(broker, count)
+    if name == "baseline":
+        targets = [(_baseline_consumer, (broker, ids[0], count))]
+    else:
+        kind = {"io-bound": "io", "cpu-1": "cpu", "cpu-2": "cpu"}.get(name, "plain")
+        concurrency = args.io_concurrency if kind == "io" else args.concurrency
+        # Two slots of one shared route split the backlog round-robin.
+        share = count // slots
+        targets = [
+            (_slot_consumer, (broker, cid, share, protocol, kind, concurrency))
+            for cid in ids
+        ]
+    results = run_consumers(targets)
+    seconds = max(r["seconds"] for r in results)
+    total = sum(r["count"] for r in results)
+    return {
+        "name": name,
+        "rate": total / seconds,
+        "rss_mib": max(r["rss"][0] for r in results) / 1024,
+        "hwm_mib": max(r["rss"][1] for r in results) / 1024,
+        "publish_rate": publish_rate,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20k messages, 1 run")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--io-concurrency", type=int, default=500)
+    parser.add_argument(
+        "--scenarios",
+        default="baseline,slot-3.1.1,slot-5,io-bound,cpu-1,cpu-2",
+        help="comma-separated subset",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.runs = 20_000, 1
+    names = args.scenarios.split(",")
+    broker = Mosquitto(max_inflight=1000).start()
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    try:
+        for run in range(args.runs):
+            for name in names:
+                count = args.messages if name not in ("cpu-1", "cpu-2") else args.messages // 4
+                res = scenario(broker, name, count, run, args)
+                results[name].append(res)
+                print(
+                    f"run {run + 1} {name:<11} {res['rate']:>9,.0f} msg/s  "
+                    f"RSS {res['rss_mib']:.1f} MiB (peak {res['hwm_mib']:.1f})  "
+                    f"[backlog published at {res['publish_rate']:,.0f} msg/s]",
+                    flush=True,
+                )
+    finally:
+        broker.cleanup()
+    print(f"\nmedians over {args.runs} run(s), {args.messages:,} messages, ~100-byte JSON, QoS 1")
+    medians = {n: statistics.median(r["rate"] for r in rs) for n, rs in results.items() if rs}
+    base = medians.get("baseline")
+    for name, rate in medians.items():
+        rss = statistics.median(r["rss_mib"] for r in results[name])
+        ratio = f"{rate / base:.2f}x baseline" if base else ""
+        print(f"  {name:<11} {rate:>9,.0f} msg/s  {ratio:<16} RSS {rss:.1f} MiB")
+    if "cpu-1" in medians and "cpu-2" in medians:
+        print(f"  cpu-2 / cpu-1 = {medians['cpu-2'] / medians['cpu-1']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

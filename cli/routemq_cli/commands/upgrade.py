@@ -1,0 +1,159 @@
+"""``routemq upgrade``: bring an app up to a newer template version with ``copier update``.
+
+copier merges the template's changes into the app and keeps the user's edits; where both touched
+the same lines it leaves conflict markers (or ``.rej`` files) and still exits 0. This command
+looks for them afterwards and fails, naming the files, so a script or CI never commits them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from routemq_cli.commands.output import action, fail
+
+CONFLICT_START = "<<<<<<< "
+CONFLICT_END = ">>>>>>> "
+#: git status codes of paths left unmerged.
+UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+
+
+def upgrade(
+    vcs_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--vcs-ref",
+            metavar="REF",
+            help="Template tag or commit to upgrade to (default: the latest tag).",
+        ),
+    ] = None,
+    path: Annotated[
+        Path, typer.Option("--path", help="The app directory.", show_default="current directory")
+    ] = Path("."),
+    defaults: Annotated[
+        bool,
+        typer.Option("--defaults", help="Keep earlier answers; accept defaults for new questions."),
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer (repeatable)."),
+    ] = None,
+) -> None:
+    """Upgrade the app to a newer RouteMQ template, keeping your changes."""
+    from routemq_cli.templating import ANSWERS_FILE, parse_data
+
+    app_dir = path.resolve()
+    answers_path = app_dir / ANSWERS_FILE
+    if not answers_path.is_file():
+        fail(
+            f"{app_dir} has no {ANSWERS_FILE}: it was not created from the RouteMQ template",
+            hint="run this in a directory made by `routemq new`, or pass --path",
+        )
+    before = _read_answers(answers_path)
+    for key in ("_src_path", "_commit"):
+        if not before.get(key):
+            fail(
+                f"{answers_path} records no {key}, so the template version it came from is unknown",
+                hint="apps made by `routemq new` record it; add it by hand, e.g. _commit: v0.1.0",
+            )
+    dirty = _git_status(app_dir)
+    if dirty:
+        fail(
+            f"{app_dir} has uncommitted changes: {', '.join(sorted(dirty)[:10])}"
+            + (" ..." if len(dirty) > 10 else ""),
+            hint="commit or stash them first, so the upgrade can be reviewed and undone",
+        )
+
+    import copier
+    from copier.errors import CopierError
+
+    try:
+        answers = parse_data(data or [])
+    except ValueError as error:
+        fail(str(error))
+    try:
+        copier.run_update(
+            dst_path=app_dir,
+            data=answers,
+            vcs_ref=vcs_ref,
+            defaults=defaults or not sys.stdin.isatty(),
+            overwrite=True,
+            skip_answered=True,
+            quiet=True,
+            conflict="inline",
+        )
+    except (CopierError, ValueError) as error:
+        fail(f"the upgrade of {app_dir} failed: {error}")
+
+    after = _read_answers(answers_path)
+    changed = _git_status(app_dir)
+    conflicts = find_conflicts(app_dir, changed)
+    for relpath, code in sorted(changed.items()):
+        if relpath not in conflicts:
+            action("CREATE" if code.strip() in ("??", "A") else "UPDATE", relpath)
+    old, new = before["_commit"], after.get("_commit", "?")
+    if conflicts:
+        for relpath in conflicts:
+            action("CONFLICT", relpath)
+        fail(
+            f"upgrading from {old} to {new} left conflicts in {len(conflicts)} file(s): "
+            + ", ".join(conflicts),
+            hint="resolve the <<<<<<< / >>>>>>> markers (and any .rej files), then commit",
+        )
+    if not changed:
+        typer.echo(f"Already up to date with the template ({old}).")
+        return
+    typer.secho(f"\nUpgraded from the template {old} to {new}.", bold=True)
+    typer.echo('Next: review `git diff`, reinstall (pip install -e ".[dev]"), run pytest, commit.')
+
+
+def find_conflicts(app_dir: Path, changed: dict[str, str]) -> list[str]:
+    """Files an update left unresolved: unmerged in git, with conflict markers, or ``.rej``."""
+    found: list[str] = []
+    for relpath, code in changed.items():
+        file = app_dir / relpath
+        if relpath.endswith(".rej") or code in UNMERGED or (file.is_file() and _has_markers(file)):
+            found.append(relpath)
+    return sorted(found)
+
+
+def _has_markers(file: Path) -> bool:
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError):
+        return False
+    starts = any(line.startswith(CONFLICT_START) for line in lines)
+    return starts and any(line.startswith(CONFLICT_END) for line in lines)
+
+
+def _git_status(app_dir: Path) -> dict[str, str]:
+    """Changed and untracked paths (relative to ``app_dir``) with their two-letter status."""
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--no-renames", "."],
+        cwd=app_dir,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        fail(
+            f"{app_dir} is not a git repository ({result.stderr.strip()})",
+            hint="an upgrade merges into your committed files: run git init and commit first",
+        )
+    prefix = subprocess.run(
+        ["git", "rev-parse", "--show-prefix"], cwd=app_dir, capture_output=True, text=True
+    ).stdout.strip()
+    status: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        code, relpath = line[:2], line[3:].strip('"')
+        status[relpath.removeprefix(prefix)] = code
+    return status
+
+
+def _read_answers(answers_path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(answers_path.read_text(encoding="utf-8")) or {}

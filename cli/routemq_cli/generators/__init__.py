@@ -1,0 +1,1 @@
+"""Generators behind ``make:*``: one base class, one small subclass per kind of file."""

@@ -1,0 +1,131 @@
+"""``make:router``: ``app/routers/<name>.py`` defining ``router``; the registry discovers it.
+
+With ``--controller`` the router gets a route to that controller's handler; the route's topic
+levels come from the handler's parameters (``device_id`` -> ``{device_id}``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from routemq_cli.generators.base import FileSpec, Generator
+from routemq_cli.generators.errors import GeneratorError
+from routemq_cli.generators.names import Name, normalise
+
+# Parameters the runtime injects by name; every other parameter is a topic level.
+INJECTED = frozenset({"self", "cls", "payload", "topic", "message", "context", "client"})
+CONVERTORS = {"int": "int", "float": "float"}
+PREFERRED_HANDLERS = ("process", "handle")
+
+
+class RouterGenerator(Generator):
+    what = "router"
+    has_class = False
+
+    def __init__(
+        self,
+        app_dir: Path,
+        raw_name: str,
+        *,
+        controller: str | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        super().__init__(app_dir, raw_name)
+        self.prefix = _check_prefix(self.name.topic if prefix is None else prefix)
+        self.controller: Name | None = None
+        self.handler = ""
+        self.pattern = ""
+        if controller is not None:
+            self.controller = normalise(controller, suffix="Controller", what="controller name")
+            self.handler, self.pattern = self._inspect_controller(self.controller)
+            _check_route(self.prefix, self.pattern)
+
+    def files(self) -> list[FileSpec]:
+        stub = "router.stub" if self.controller is None else "router.controller.stub"
+        return [FileSpec(f"app/routers/{self.name.module}.py", stub)]
+
+    def values(self) -> dict[str, str]:
+        values = super().values()
+        values["prefix"] = self.prefix
+        if self.controller is not None:
+            values.update(
+                controller_class=self.controller.class_name,
+                controller_module=self.controller.module,
+                handler=self.handler,
+                pattern=self.pattern,
+            )
+        return values
+
+    def _inspect_controller(self, controller: Name) -> tuple[str, str]:
+        """The handler method to route to and the topic pattern its parameters ask for."""
+        relative = f"app/controllers/{controller.module}.py"
+        create = f"create it first: routemq make:controller {controller.base_class}"
+        try:
+            tree = ast.parse((self.app_dir / relative).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise GeneratorError(
+                f"controller file {relative} does not exist", hint=create
+            ) from None
+        except SyntaxError as error:
+            raise GeneratorError(f"{relative} does not parse: {error}") from None
+        classes = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.ClassDef) and node.name == controller.class_name
+        ]
+        if not classes:
+            raise GeneratorError(
+                f"{relative} defines no class {controller.class_name}", hint=create
+            )
+        methods = {
+            node.name: node
+            for node in classes[0].body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and not node.name.startswith("_")
+        }
+        if not methods:
+            raise GeneratorError(
+                f"{controller.class_name} in {relative} has no public handler method",
+                hint="add one, e.g. async def process(self, device_id, payload, client)",
+            )
+        preferred = [name for name in PREFERRED_HANDLERS if name in methods]
+        handler = methods[preferred[0] if preferred else next(iter(methods))]
+        levels = []
+        for argument in (*handler.args.posonlyargs, *handler.args.args):
+            if argument.arg in INJECTED:
+                continue
+            annotation = argument.annotation
+            kind = annotation.id if isinstance(annotation, ast.Name) else ""
+            convertor = CONVERTORS.get(kind)
+            levels.append(f"{{{argument.arg}:{convertor}}}" if convertor else f"{{{argument.arg}}}")
+        # A handler without topic parameters takes everything under the prefix.
+        return handler.name, "/".join(levels) or "#"
+
+
+def _check_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if not prefix:
+        raise GeneratorError("the topic prefix is empty", hint="give one such as sensors")
+    for bad in ('"', "\\", "\n", "\r", "\x00"):
+        if bad in prefix:
+            raise GeneratorError(
+                f"topic prefix {prefix!r} contains {bad!r}",
+                hint="use topic levels separated by '/', e.g. sensors/{site}",
+            )
+    _parse(prefix, f"topic prefix {prefix!r}")
+    return prefix
+
+
+def _check_route(prefix: str, pattern: str) -> None:
+    _parse(f"{prefix}/{pattern}", "the generated route")
+
+
+def _parse(pattern: str, what: str) -> None:
+    # The runtime's own parser decides what a valid pattern is, so the CLI never disagrees.
+    from routemq_runtime.routing import RouteDefinitionError, parse_pattern
+
+    try:
+        parse_pattern(pattern)
+    except RouteDefinitionError as error:
+        raise GeneratorError(f"{what} is not a valid route pattern: {error}") from None

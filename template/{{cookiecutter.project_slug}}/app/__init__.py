@@ -1,0 +1,1 @@
+"""{{ cookiecutter.project_name }}: controllers, routers and middleware."""

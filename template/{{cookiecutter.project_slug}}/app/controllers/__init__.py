@@ -1,0 +1,1 @@
+"""Controllers: the code that handles messages, grouped by subject."""

@@ -1,0 +1,1 @@
+"""Middleware wrapped around handlers (logging, auth, validation, ...)."""

@@ -1,0 +1,1 @@
+"""Routers: every module here that defines `router` is loaded at start-up."""

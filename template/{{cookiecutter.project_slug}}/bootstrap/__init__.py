@@ -1,0 +1,1 @@
+"""Start-up code: builds the router the runtime runs."""

@@ -1,0 +1,42 @@
+from routemq_runtime.testing import TestClient
+
+
+def test_reading_is_routed_to_the_sensor_controller(client: TestClient) -> None:
+    outcome = client.publish("sensors/kitchen/data", {"temperature": 21.5})
+
+    assert outcome.ok, outcome.error
+    assert outcome.route.pattern == "sensors/{device_id}/data"
+    assert outcome.params == {"device_id": "kitchen"}
+    assert outcome.result == {"device_id": "kitchen", "temperature": 21.5}
+    assert client.published == []
+
+
+def test_hot_reading_publishes_an_alert(client: TestClient) -> None:
+    outcome = client.publish("sensors/boiler/data", {"temperature": 75})
+
+    assert outcome.ok, outcome.error
+    [alert] = client.published
+    assert alert.topic == "alerts/boiler"
+    assert alert.qos == 1
+    assert alert.payload == {"device_id": "boiler", "temperature": 75.0}
+
+
+def test_reading_without_temperature_fails_so_the_worker_retries(client: TestClient) -> None:
+    outcome = client.publish("sensors/kitchen/data", {"humidity": 40})
+
+    assert not outcome.ok
+    assert isinstance(outcome.error, ValueError)
+    assert "kitchen" in str(outcome.error)
+
+
+def test_example_route_is_shared_between_workers(client: TestClient) -> None:
+    [route] = client.router.routes
+
+    assert route.shared is True
+    assert route.worker_count == {{ cookiecutter.worker_count }}
+    assert route.filter == "sensors/+/data"
+    assert route.qos == 1
+
+
+def test_unknown_topic_matches_no_route(client: TestClient) -> None:
+    assert not client.publish("nothing/here", b"x").matched

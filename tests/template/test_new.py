@@ -1,0 +1,197 @@
+"""`routemq new`: renders the bundled template offline, as a tagged git render would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from routemq_cli.templating import ANSWERS_FILE, DEFAULT_TEMPLATE_SOURCE, TEMPLATE_SOURCE_ENV
+from tests.template.conftest import copier_render, git, tree
+
+pytestmark = pytest.mark.template
+
+
+def answers_of(app: Path) -> dict[str, Any]:
+    return yaml.safe_load((app / ANSWERS_FILE).read_text())
+
+
+def test_new_equals_copier_copy_of_the_tagged_template(
+    routemq: Any,
+    template_repo: Path,
+    version: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TEMPLATE_SOURCE_ENV, str(template_repo))
+    result = routemq("new", "demo", "--defaults", "--data", "worker_count=4", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    made = tmp_path / "demo"
+    recorded = answers_of(made)
+    assert recorded["_commit"] == f"v{version}"
+    assert recorded["_src_path"] == str(template_repo)
+
+    # What copier itself makes of the release tag, given the answers `routemq new` chose.
+    reference = copier_render(
+        template_repo,
+        tmp_path / "reference" / "demo",
+        {k: v for k, v in recorded.items() if not k.startswith("_")},
+        vcs_ref=f"v{version}",
+    )
+    assert tree(made) == tree(reference)
+    assert recorded["project_name"] == "Demo"
+    assert recorded["worker_count"] == 4
+
+
+def test_new_makes_a_clean_git_repository_with_one_commit(
+    routemq: Any, tmp_path: Path, version: str
+) -> None:
+    result = routemq("new", "demo", "--defaults", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    app = tmp_path / "demo"
+    assert git(app, "log", "--format=%s").splitlines() == [
+        f"Create demo from the RouteMQ template v{version}"
+    ]
+    assert git(app, "status", "--porcelain") == ""
+    # .env exists for local runs but is ignored, so no secret is ever committed.
+    assert (app / ".env").is_file()
+    assert ".env" not in git(app, "ls-files").splitlines()
+    assert answers_of(app)["_src_path"] == DEFAULT_TEMPLATE_SOURCE
+
+
+def test_new_prints_what_it_made_and_what_to_do_next(routemq: Any, tmp_path: Path) -> None:
+    result = routemq("new", "demo", "--defaults", "--no-git", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "CREATE demo/app/controllers/sensor_controller.py" in result.output
+    assert "CREATE demo/k8s/deployment.yaml" in result.output
+    for step in ("cd demo", 'pip install -e ".[dev]"', "pytest", "python main.py --workers"):
+        assert step in result.output
+    assert not (tmp_path / "demo" / ".git").exists()
+
+
+def test_new_without_a_terminal_asks_nothing(routemq: Any, tmp_path: Path) -> None:
+    # The test runner's stdin is not a terminal: no --defaults needed, no prompt waits.
+    result = routemq("new", "quiet_app", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert answers_of(tmp_path / "quiet_app")["project_name"] == "Quiet App"
+
+
+def test_unselected_optional_files_leave_no_empty_folders(routemq: Any, tmp_path: Path) -> None:
+    result = routemq(
+        "new",
+        "slim",
+        "--no-git",
+        "-d",
+        "include_k8s=false",
+        "-d",
+        "include_docker=no",
+        cwd=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    app = tmp_path / "slim"
+    assert not (app / "k8s").exists()
+    assert not (app / "Dockerfile").exists()
+    assert answers_of(app)["include_k8s"] is False
+
+
+@pytest.mark.parametrize("name", ["my-app", "Demo", "class", "app", "1st"])
+def test_invalid_names_are_refused_and_nothing_is_written(
+    routemq: Any, tmp_path: Path, name: str
+) -> None:
+    result = routemq("new", name, "--defaults", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert repr(name) in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_empty_target_is_refused_and_left_alone(routemq: Any, tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "notes.txt").write_text("mine")
+    result = routemq("new", "demo", "--defaults", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "demo already exists and is not an empty directory" in result.output
+    assert [p.name for p in (tmp_path / "demo").iterdir()] == ["notes.txt"]
+    assert (tmp_path / "demo" / "notes.txt").read_text() == "mine"
+
+
+def test_an_empty_target_directory_is_used(routemq: Any, tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    result = routemq("new", "demo", "--defaults", "--no-git", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "main.py").is_file()
+
+
+def test_an_invalid_answer_is_named_and_nothing_is_left(routemq: Any, tmp_path: Path) -> None:
+    (tmp_path / "kept_empty").mkdir()
+    for target in ("demo", "kept_empty"):
+        result = routemq("new", target, "--defaults", "-d", "mqtt_port=70000", cwd=tmp_path)
+        assert result.exit_code == 1
+        assert "mqtt_port" in result.output and "between 1 and 65535" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["kept_empty"]
+    assert list((tmp_path / "kept_empty").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("colour=blue", "unknown question(s) in --data: colour"),
+        ("no_equals_sign", "'no_equals_sign' is not KEY=VALUE"),
+    ],
+)
+def test_bad_data_is_refused(routemq: Any, tmp_path: Path, data: str, message: str) -> None:
+    result = routemq("new", "demo", "--defaults", "--data", data, cwd=tmp_path)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_from_a_git_template_at_a_tag(
+    routemq: Any, template_repo: Path, version: str, tmp_path: Path
+) -> None:
+    result = routemq(
+        "new",
+        "demo",
+        "--defaults",
+        "--no-git",
+        "--template",
+        str(template_repo),
+        "--vcs-ref",
+        f"v{version}",
+        cwd=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    recorded = answers_of(tmp_path / "demo")
+    assert (recorded["_src_path"], recorded["_commit"]) == (str(template_repo), f"v{version}")
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_renders_its_bundled_template_the_same(
+    routemq: Any, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from routemq_cli.templating import template_root
+
+    def run(cmd: list[str], cwd: Path) -> None:
+        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels)],
+        template_root() / "cli",
+    )
+    [wheel] = wheels.glob("routemq-*.whl")
+    # The venv sees this interpreter's packages for the dependencies; its own routemq_cli
+    # (from the wheel) comes first on sys.path.
+    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)
+    run([str(venv / "bin" / "pip"), "install", "--no-deps", "--no-index", str(wheel)], tmp_path)
+    (tmp_path / "from_wheel").mkdir()
+    run([str(venv / "bin" / "routemq"), "new", "demo", "--defaults"], tmp_path / "from_wheel")
+
+    result = routemq("new", "demo", "--defaults", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert tree(tmp_path / "from_wheel" / "demo") == tree(tmp_path / "demo")
