@@ -96,6 +96,20 @@ def prime_session(broker: Mosquitto, client_id: str, topic_filter: str, protocol
     client.loop(0.1)
 
 
+def forget_session(broker: Mosquitto, client_id: str) -> None:
+    """Remove a consumer's session, so that later backlogs are not also queued for it."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=True,
+    )
+    client.connect(broker.host, broker.port)
+    client.loop(0.2)
+    client.disconnect()
+    client.loop(0.1)
+
+
 def publish_backlog(broker: Mosquitto, count: int) -> float:
     """Publish ``count`` QoS 1 messages with many in flight; returns the rate."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
@@ -165,8 +179,9 @@ def _slot_consumer(
     seen = [0]
 
     def finish() -> None:
-        times.append(time.perf_counter())
-        os.kill(os.getpid(), signal.SIGTERM)
+        if len(times) == 1:  # concurrent handlers may all see the last count
+            times.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def handle(device_id: str, payload: Any) -> None:
         seen[0] += 1
@@ -275,6 +290,8 @@ def scenario(
             for cid in ids
         ]
     results = run_consumers(targets)
+    for client_id in ids:
+        forget_session(broker, client_id)
     seconds = max(r["seconds"] for r in results)
     total = sum(r["count"] for r in results)
     return {

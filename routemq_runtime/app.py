@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
     from routemq_runtime.log import configure_from_config
     from routemq_runtime.routing import RouteDefinitionError, RouterLoadError
     from routemq_runtime.supervisor import PlanError, WorkerManager
+    from routemq_runtime.supervisor.preflight import problems as preflight_problems
 
     directory = Path(args.app_dir or app_dir or ".")
     try:
@@ -101,8 +102,12 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
         if args.group:
             # The same as MQTT_GROUP_NAME: one group, the same client ids either way.
             config = dataclasses.replace(config, mqtt_group_name=args.group)
+        found = preflight_problems(config)
+        if found:
+            raise ConfigError(found)
     except ConfigError as error:
-        print(f"routemq: invalid configuration: {error}", file=sys.stderr)
+        # The error's text already starts with "invalid configuration:".
+        print(f"routemq: {error}", file=sys.stderr)
         return EXIT_USAGE
     configure_from_config(config, worker="supervisor")
 

@@ -37,7 +37,7 @@ def mosquitto_factory() -> Iterator[callable]:
         broker.cleanup()
 
 
-import pathlib  # noqa: E402 - kept with the fixture below, which appends to this file
+import pathlib  # noqa: E402 - only the rendered_app fixture below uses it
 
 
 @pytest.fixture(scope="session")

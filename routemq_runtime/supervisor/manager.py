@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from routemq_runtime.config import Config
+from routemq_runtime.config import Config, ConfigError
 from routemq_runtime.routing import Router, RouterRegistry
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
+from routemq_runtime.supervisor.preflight import problems as preflight_problems
 from routemq_runtime.supervisor.restart import DeathRecord, RestartPolicy
 from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir, mark_process_dead
 from routemq_runtime.supervisor.scaling import RouteScaler, ScalingPolicy
@@ -224,6 +225,7 @@ class WorkerManager:
         if self._running:
             raise RuntimeError("this WorkerManager is already running")
         plans = self.plan(num_workers)
+        self._preflight()
         target = self._resolve_target()
         self._running = True
         self._done.clear()
@@ -269,6 +271,7 @@ class WorkerManager:
         if self._background_pid is not None:
             raise RuntimeError("workers are already started; call stop_workers() first")
         self.plan(num_workers)  # fail here, in the caller, on a bad router or count
+        self._preflight()
         self._resolve_target()
         parent = os.getpid()
         sys.stdout.flush()
@@ -628,6 +631,13 @@ class WorkerManager:
         finally:
             _flush_all()
             os._exit(code)
+
+    def _preflight(self) -> None:
+        # What every slot would trip over (a TLS file it cannot load, a group name the broker
+        # reads as a longer filter) is one error now, not a crash loop or silence later.
+        found = preflight_problems(self.config, self.group_name)
+        if found:
+            raise ConfigError(found)
 
     def _resolve_target(self) -> SlotTarget:
         if self._slot_target is not None:

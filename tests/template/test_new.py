@@ -195,3 +195,28 @@ def test_the_installed_wheel_renders_its_bundled_template_the_same(
     result = routemq("new", "demo", "--defaults", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert tree(tmp_path / "from_wheel" / "demo") == tree(tmp_path / "demo")
+
+
+def test_without_a_git_identity_the_app_is_kept_and_the_user_told(
+    routemq: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("EMAIL", raising=False)
+    # Never guess an identity from the host name.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.useConfigOnly")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "true")
+
+    result = routemq("new", "demo", "--defaults", cwd=tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert "warning: `git commit` failed" in result.output
+    assert "routemq upgrade` needs a clean git repository" in result.output
+    assert (tmp_path / "demo" / "main.py").is_file()
+    assert (tmp_path / "demo" / ".git").is_dir()

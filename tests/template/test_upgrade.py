@@ -171,3 +171,9 @@ def test_routemq_upgrade_needs_a_recorded_version(routemq: Any, tmp_path: Path) 
     result = routemq("upgrade", cwd=tmp_path)
     assert result.exit_code == 1
     assert "records no _commit" in result.output
+
+
+def test_routemq_upgrade_finds_the_app_from_a_subfolder(routemq: Any, app_v1: Path) -> None:
+    result = routemq("upgrade", "--vcs-ref", "v0.2.0", cwd=app_v1 / "app" / "controllers")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((app_v1 / ANSWERS_FILE).read_text())["_commit"] == "v0.2.0"

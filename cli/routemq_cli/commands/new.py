@@ -81,7 +81,7 @@ def new(
         version = _render(target, answers, template, vcs_ref, interactive, user_defaults)
     except (Exception, KeyboardInterrupt) as error:
         if git_init is not None:
-            git_init.wait()
+            git_init.communicate()
         _remove_partial(target, existed)
         fail(f"could not create {target}: {_describe(error)}")
 
@@ -126,7 +126,15 @@ def _render(
             defaults=not interactive,
             quiet=True,
         )
-        return worker.template.commit or worker.template.ref or "an unversioned template"
+        if worker.template.commit is None:
+            typer.secho(
+                f"warning: {template} is not a git repository, so the app records no template "
+                "version and `routemq upgrade` cannot update it",
+                fg="yellow",
+                err=True,
+            )
+            return "(unversioned)"
+        return worker.template.commit
 
     version = templating.installed_version()
     tag = templating.version_tag(version)

@@ -46,13 +46,15 @@ def upgrade(
     """Upgrade the app to a newer RouteMQ template, keeping your changes."""
     from routemq_cli.templating import ANSWERS_FILE, parse_data
 
-    app_dir = path.resolve()
-    answers_path = app_dir / ANSWERS_FILE
-    if not answers_path.is_file():
+    start = path.resolve()
+    app_dir = next((d for d in (start, *start.parents) if (d / ANSWERS_FILE).is_file()), None)
+    if app_dir is None:
         fail(
-            f"{app_dir} has no {ANSWERS_FILE}: it was not created from the RouteMQ template",
+            f"{start} has no {ANSWERS_FILE} (nor has any parent folder): it was not created "
+            "from the RouteMQ template",
             hint="run this in a directory made by `routemq new`, or pass --path",
         )
+    answers_path = app_dir / ANSWERS_FILE
     before = _read_answers(answers_path)
     for key in ("_src_path", "_commit"):
         if not before.get(key):
@@ -133,7 +135,7 @@ def _has_markers(file: Path) -> bool:
 def _git_status(app_dir: Path) -> dict[str, str]:
     """Changed and untracked paths (relative to ``app_dir``) with their two-letter status."""
     result = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all", "--no-renames", "."],
+        ["git", "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "."],
         cwd=app_dir,
         capture_output=True,
         text=True,
@@ -143,14 +145,13 @@ def _git_status(app_dir: Path) -> dict[str, str]:
             f"{app_dir} is not a git repository ({result.stderr.strip()})",
             hint="an upgrade merges into your committed files: run git init and commit first",
         )
+    # Porcelain paths are relative to the repository root, which may be above the app.
     prefix = subprocess.run(
         ["git", "rev-parse", "--show-prefix"], cwd=app_dir, capture_output=True, text=True
     ).stdout.strip()
-    status: dict[str, str] = {}
-    for line in result.stdout.splitlines():
-        code, relpath = line[:2], line[3:].strip('"')
-        status[relpath.removeprefix(prefix)] = code
-    return status
+    return {
+        entry[3:].removeprefix(prefix): entry[:2] for entry in result.stdout.split("\0") if entry
+    }
 
 
 def _read_answers(answers_path: Path) -> dict[str, Any]:
