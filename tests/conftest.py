@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 
 import pytest
@@ -37,7 +38,6 @@ def mosquitto_factory() -> Iterator[callable]:
         broker.cleanup()
 
 
-import pathlib  # noqa: E402 - only the rendered_app fixture below uses it
 
 
 @pytest.fixture(scope="session")

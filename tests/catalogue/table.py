@@ -319,11 +319,11 @@ BROKER = [
         "Connection refused; reconnecting in", 0, "broker", {"scenario": "missing"},
         outcome="keeps running and retrying with backoff; no restarts; ready once it is up"),
     Row("broker-bad-credentials", "Broker", "wrong `MQTT_USERNAME`/`MQTT_PASSWORD` (MQTT 5)",
-        "broker refused client '{client}': Bad user name or password", 3, "broker",
+        "broker refused client '{client}': Not authorized", 3, "broker",
         {"scenario": "credentials", "protocol": "5"},
         outcome="exit 3 at once (no restart loop); the password is not printed"),
     Row("broker-bad-credentials-311", "Broker", "wrong credentials (MQTT 3.1.1)",
-        "Not authorized", 3, "broker",
+        "broker refused client '{client}': Not authorized", 3, "broker",
         {"scenario": "credentials", "protocol": "3.1.1"},
         outcome="exit 3 at once (no restart loop); the password is not printed"),
 ]

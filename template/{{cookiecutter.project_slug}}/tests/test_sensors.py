@@ -30,7 +30,7 @@ def test_reading_without_temperature_fails_so_the_worker_retries(client: TestCli
 
 
 def test_example_route_is_shared_between_workers(client: TestClient) -> None:
-    [route] = client.router.routes
+    route = client.router.find("sensors/{device_id}/data")
 
     assert route.shared is True
     assert route.worker_count == {{ cookiecutter.worker_count }}

@@ -8,7 +8,7 @@ from routemq_runtime import Context, Middleware
 logger = logging.getLogger(__name__)
 
 
-class Timing(Middleware):
+class TimingMiddleware(Middleware):
     """Logs how long each message took to handle, at DEBUG level."""
 
     async def handle(self, context: Context, call_next: Callable[[Context], Awaitable[Any]]) -> Any:

@@ -1,7 +1,7 @@
 from routemq_runtime import Router
 
 from app.controllers.sensor_controller import SensorController
-from app.middleware.timing import Timing
+from app.middleware.timing import TimingMiddleware
 
 router = Router()
 
@@ -14,5 +14,5 @@ router.on(
     qos=1,
     shared=True,
     worker_count={{ cookiecutter.worker_count }},
-    middleware=[Timing],
+    middleware=[TimingMiddleware],
 )
