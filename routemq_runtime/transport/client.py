@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import threading
@@ -60,6 +61,19 @@ class Subscription:
 
 class TransportError(RuntimeError):
     """The broker refused this client in a way retrying cannot fix."""
+
+
+def _guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """paho callbacks must not raise: an exception would unwind through paho mid-packet."""
+
+    @functools.wraps(callback)
+    def guarded(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("internal error in %s", callback.__name__)
+
+    return guarded
 
 
 def protocol_of(name: str) -> int:
@@ -256,8 +270,10 @@ class MqttTransport:
         if self._stopping or self.fatal_error or self._reconnect_timer is not None:
             return
         assert self._loop is not None
-        delay = backoff_delay(self._connect_attempt, self._reconnect_base, self._reconnect_max)
-        log.warning("%s; reconnecting in %.2fs (attempt %d)", why, delay, self._connect_attempt)
+        # The first retry after a lost connection uses the base delay.
+        attempt = max(1, self._connect_attempt)
+        delay = backoff_delay(attempt, self._reconnect_base, self._reconnect_max)
+        log.warning("%s; reconnecting in %.2fs (attempt %d)", why, delay, attempt)
         self._reconnect_timer = self._loop.call_later(delay, self._attempt_connect)
 
     def _fail(self, error: TransportError) -> None:
@@ -271,6 +287,7 @@ class MqttTransport:
 
     # -- socket plumbing (paho -> asyncio) -----------------------------------------------------
 
+    @_guarded
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
         self._sock = sock
@@ -278,6 +295,7 @@ class MqttTransport:
             self._closed_event.clear()
         self._loop.add_reader(sock, self._on_readable)
 
+    @_guarded
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
         self._loop.remove_reader(sock)
@@ -287,10 +305,12 @@ class MqttTransport:
         if self._closed_event:
             self._closed_event.set()
 
+    @_guarded
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
         self._loop.add_writer(sock, self._on_writable)
 
+    @_guarded
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
         self._loop.remove_writer(sock)
@@ -344,6 +364,7 @@ class MqttTransport:
 
     # -- paho callbacks (loop thread; they only record and enqueue) ----------------------------
 
+    @_guarded
     def _on_connect(
         self,
         client: mqtt.Client,
@@ -387,6 +408,7 @@ class MqttTransport:
             log.warning("SUBSCRIBE could not be sent: %s", mqtt.error_string(result))
         self._subscribe_mid = mid
 
+    @_guarded
     def _on_subscribe(
         self,
         client: mqtt.Client,
@@ -408,6 +430,7 @@ class MqttTransport:
         log.info("subscribed: %s", ", ".join(s.topic_filter for s in self.subscriptions))
         self._set_ready(True)
 
+    @_guarded
     def _on_disconnect(
         self,
         client: mqtt.Client,
@@ -439,6 +462,7 @@ class MqttTransport:
         except Exception:  # never into paho: its read loop would stop on it
             log.exception("message callback failed for mid %s", message.mid)
 
+    @_guarded
     def _on_publish(
         self,
         client: mqtt.Client,

@@ -1,0 +1,309 @@
+"""The MQTT transport (paho driven from an asyncio loop) against a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import paho.mqtt.publish as paho_publish
+import pytest
+
+from routemq_runtime.config import Config
+from routemq_runtime.routing import Router
+from routemq_runtime.transport import MqttTransport, Subscription, TransportError
+from routemq_runtime.worker import EXIT_BOOT_ERROR, SlotSpec, run_slot
+from tests.support.mosquitto import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+PROTOCOLS = ["5", "3.1.1"]
+
+
+def config_for(broker: Mosquitto, protocol: str = "5", **extra: Any) -> Config:
+    return Config(mqtt_broker=broker.host, mqtt_port=broker.port, mqtt_protocol=protocol, **extra)
+
+
+def publish(broker: Mosquitto, topic: str, payload: bytes = b"x", qos: int = 1, **auth: Any) -> None:
+    paho_publish.single(topic, payload, qos=qos, hostname=broker.host, port=broker.port, **auth)
+
+
+class Inbox:
+    """Collects messages on the loop thread and acks them, as the worker does."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes, int]] = []
+        self.transport: MqttTransport | None = None
+
+    def __call__(self, message: mqtt.MQTTMessage) -> None:
+        self.messages.append((message.topic, message.payload, message.qos))
+        assert self.transport is not None
+        self.transport.ack(message.mid, message.qos)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[str, bytes, int]]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"got {self.messages}, wanted {count}"
+            await asyncio.sleep(0.02)
+        return self.messages
+
+
+def transport_for(config: Config, inbox: Inbox, topic_filter: str, **kw: Any) -> MqttTransport:
+    transport = MqttTransport(
+        config,
+        "tr-" + uuid.uuid4().hex[:8],
+        [Subscription(topic_filter, 1)],
+        inbox,
+        reconnect_base_delay=0.05,
+        reconnect_max_delay=0.3,
+        **kw,
+    )
+    inbox.transport = transport
+    return transport
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_session_survives_a_disconnect_and_queued_messages_arrive(
+    mosquitto: Mosquitto, protocol: str
+) -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        transport = transport_for(config_for(mosquitto, protocol), inbox, "queued/#")
+        transport.start()
+        await transport.wait_ready(5)
+        publish(mosquitto, "queued/1")
+        await inbox.wait_for(1)
+        await transport.close()
+        assert not transport.connected
+
+        # Offline: the broker queues for the persistent session.
+        for n in range(2, 5):
+            publish(mosquitto, f"queued/{n}")
+        again = Inbox()
+        transport2 = MqttTransport(
+            transport.config, transport.client_id, transport.subscriptions, again
+        )
+        again.transport = transport2
+        transport2.start()
+        await transport2.wait_ready(5)
+        got = await again.wait_for(3)
+        assert [t for t, _, _ in got] == ["queued/2", "queued/3", "queued/4"]
+        await transport2.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_reconnects_after_the_broker_restarts(
+    mosquitto_factory: Callable[..., Mosquitto], protocol: str
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    ready_changes: list[bool] = []
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        transport = transport_for(
+            config_for(broker, protocol, mqtt_keepalive=5),
+            inbox,
+            "restart/#",
+            on_ready=ready_changes.append,
+        )
+        transport.start()
+        await transport.wait_ready(5)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, broker.restart)
+        deadline = time.monotonic() + 10
+        while not (transport.subscribed and transport.reconnects == 1):
+            assert time.monotonic() < deadline, "did not reconnect"
+            await asyncio.sleep(0.05)
+        publish(broker, "restart/after")
+        assert (await inbox.wait_for(1))[0][0] == "restart/after"
+        await transport.close()
+
+    asyncio.run(scenario())
+    assert ready_changes[:3] == [True, False, True]
+
+
+def test_keeps_trying_until_the_broker_comes_up() -> None:
+    broker = Mosquitto(port=free_port())
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        transport = transport_for(config_for(broker), inbox, "late/#")
+        transport.start()
+        await asyncio.sleep(0.5)
+        assert not transport.connected and transport.fatal_error is None
+        await asyncio.get_running_loop().run_in_executor(None, broker.start)
+        await transport.wait_ready(10)
+        await transport.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        broker.cleanup()
+
+
+def test_publish_from_another_thread_goes_through_the_loop(mosquitto: Mosquitto) -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        transport = transport_for(config_for(mosquitto), inbox, "cross/#")
+        transport.start()
+        await transport.wait_ready(5)
+        results: list[Any] = []
+        thread = threading.Thread(
+            target=lambda: results.append(transport.publish("cross/t", b"from-thread", 1))
+        )
+        thread.start()
+        thread.join()
+        assert results == [None]  # queued to the loop, not sent from the foreign thread
+        got = await inbox.wait_for(1)
+        assert got[0][:2] == ("cross/t", b"from-thread")
+        await transport.publish_confirmed("cross/c", b"confirmed", qos=1)
+        await inbox.wait_for(2)
+        await transport.close()
+
+    asyncio.run(scenario())
+
+
+def broker_readable(tmp_path: Path) -> Path:
+    """A directory whose files mosquitto can read after dropping root to its own user."""
+    directory = tmp_path / "broker-files"
+    directory.mkdir()
+    tmp_path.chmod(0o755)
+    directory.chmod(0o755)
+    return directory
+
+
+@pytest.fixture
+def authenticated_broker(
+    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+) -> Mosquitto:
+    passwords = broker_readable(tmp_path) / "passwords"
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(passwords), "worker", "s3cret-pw"],
+        check=True,
+        capture_output=True,
+    )
+    passwords.chmod(0o644)
+    return mosquitto_factory(
+        extra_config=f"allow_anonymous false\npassword_file {passwords}"
+    )
+
+
+def test_username_and_password_are_used(authenticated_broker: Mosquitto) -> None:
+    broker = authenticated_broker
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        cfg = config_for(broker, mqtt_username="worker", mqtt_password="s3cret-pw")
+        transport = transport_for(cfg, inbox, "auth/#")
+        transport.start()
+        await transport.wait_ready(5)
+        publish(broker, "auth/x", auth={"username": "worker", "password": "s3cret-pw"})
+        await inbox.wait_for(1)
+        await transport.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_wrong_password_is_fatal_not_retried_forever(
+    authenticated_broker: Mosquitto, protocol: str
+) -> None:
+    async def scenario() -> None:
+        cfg = config_for(
+            authenticated_broker, protocol, mqtt_username="worker", mqtt_password="wrong-pw"
+        )
+        transport = transport_for(cfg, Inbox(), "auth/#")
+        transport.start()
+        with pytest.raises(TransportError, match="refused client"):
+            await transport.wait_ready(5)
+        await transport.close(timeout=1)
+
+    asyncio.run(scenario())
+
+
+def test_slot_with_refused_credentials_exits_with_boot_error(
+    authenticated_broker: Mosquitto, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    router = Router()
+    router.on("auth/{x}", lambda x: None, qos=1)
+    cfg = config_for(authenticated_broker, mqtt_username="worker", mqtt_password="wrong-pw")
+    spec = SlotSpec(
+        slot_id="auth-x-0",
+        index=0,
+        route_patterns=("auth/{x}",),
+        shared=False,
+        group="g",
+        client_id="auth-x-0-" + uuid.uuid4().hex[:6],
+        config=cfg,
+        ready_path=tmp_path / "ready",
+    )
+    # In a thread-free child: run_slot installs signal handlers, which needs the main thread.
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: __import__("os")._exit(run_slot(spec, router))
+    )
+    child.start()
+    child.join(15)
+    assert child.exitcode == EXIT_BOOT_ERROR
+    err = capfd.readouterr().err
+    assert "Not authorized" in err or "Bad user name or password" in err
+    assert "wrong-pw" not in err  # the password never reaches the log
+
+
+def _make_tls_material(directory: Path) -> dict[str, Path]:
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    for file in directory.iterdir():
+        file.chmod(0o644)
+    return {name: directory / f"{name}" for name in ("ca.crt", "server.crt", "server.key")}
+
+
+def test_tls_connection_verified_against_the_ca(
+    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+) -> None:
+    files = _make_tls_material(broker_readable(tmp_path))
+    tls_port = free_port()
+    broker = mosquitto_factory(
+        extra_config=(
+            f"listener {tls_port} 127.0.0.1\n"
+            f"cafile {files['ca.crt']}\ncertfile {files['server.crt']}\n"
+            f"keyfile {files['server.key']}"
+        )
+    )
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        cfg = Config(
+            mqtt_broker="127.0.0.1",
+            mqtt_port=tls_port,
+            mqtt_tls=True,
+            mqtt_tls_ca_file=str(files["ca.crt"]),
+        )
+        transport = transport_for(cfg, inbox, "tls/#")
+        transport.start()
+        await transport.wait_ready(10)
+        for n in range(50):  # enough traffic to exercise reads of buffered TLS records
+            await transport.publish_confirmed(f"tls/{n}", b"y" * 200, qos=1)
+        got = await inbox.wait_for(50)
+        assert [t for t, _, _ in got] == [f"tls/{n}" for n in range(50)]
+        await transport.close()
+
+    asyncio.run(scenario())
+    assert broker.port != tls_port
