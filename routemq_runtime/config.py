@@ -139,7 +139,7 @@ class Config:
     app_name: str = _env("ROUTEMQ_APP_NAME", _non_empty, "routemq")
 
     def __post_init__(self) -> None:
-        problems = _cross_field_problems(vars(self))
+        problems = _value_problems(vars(self))
         if problems:
             raise ConfigError(problems)
 
@@ -184,7 +184,7 @@ class Config:
         values.update(overrides)
         if problems:
             defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-            raise ConfigError(problems + _cross_field_problems({**defaults, **values}))
+            raise ConfigError(problems + _value_problems({**defaults, **values}))
         return cls(**values)
 
     def __str__(self) -> str:
@@ -208,8 +208,31 @@ class Config:
         return {spec.name: spec.metadata["env"] for spec in dataclasses.fields(self)}
 
 
-def _cross_field_problems(values: Mapping[str, Any]) -> list[str]:
+def group_name_problem(group: str) -> str | None:
+    """Why ``group`` cannot be a shared-subscription group name, or None."""
+    # `$share/a/b/x` is group `a` with filter `b/x`: a slash would quietly change the route.
+    bad = sorted({c for c in group if c in "/+#"})
+    if not bad:
+        return None
+    return (
+        f"MQTT_GROUP_NAME={group!r} must not contain {' or '.join(map(repr, bad))} "
+        "(a shared-subscription group is one topic level)"
+    )
+
+
+def _value_problems(values: Mapping[str, Any]) -> list[str]:
+    """Rules that hold for a Config however it was made (from the environment or directly)."""
     problems = []
+    group_problem = group_name_problem(values["mqtt_group_name"])
+    if group_problem:
+        problems.append(group_problem)
+    # Dead letters are published: a wildcard there would make every one of them fail.
+    bad = sorted({c for c in values["dlq_prefix"] if c in "+#"})
+    if bad:
+        problems.append(
+            f"ROUTEMQ_DLQ_PREFIX={values['dlq_prefix']!r} must not contain "
+            f"{' or '.join(map(repr, bad))} (it is a topic that dead letters are published to)"
+        )
     if values["worker_min_count"] > values["worker_max_count"]:
         problems.append(
             f"WORKER_MIN_COUNT={values['worker_min_count']} is greater than "

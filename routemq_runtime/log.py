@@ -20,23 +20,30 @@ _MASK = "***"
 
 
 class WorkerFilter(logging.Filter):
-    """Stamps each record with the process's worker id and masks secret values."""
+    """Stamps each record with the process's worker id."""
 
-    def __init__(self, worker: str, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, worker: str) -> None:
         super().__init__()
         self.worker = worker
-        self.secrets = tuple(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.worker = self.worker
-        if self.secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in self.secrets:
-                masked = masked.replace(secret, _MASK)
-            if masked != message:
-                record.msg, record.args = masked, None
         return True
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks known secret values in the finished line, tracebacks included."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = tuple(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.inner.format(record)
+        for secret in self.secrets:
+            line = line.replace(secret, _MASK)
+        return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,8 +78,10 @@ def configure_logging(
             root.removeHandler(existing)
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(WorkerFilter(worker, secrets))
+    formatter = JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT)
+    secrets = tuple(s for s in secrets if s)
+    handler.setFormatter(MaskingFormatter(formatter, secrets) if secrets else formatter)
+    handler.addFilter(WorkerFilter(worker))
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     # paho logs every packet at DEBUG; keep it quiet unless asked for explicitly.

@@ -82,9 +82,12 @@ def _skip_pydantic(params: list[Any]) -> list[Any]:
             and param.nargs == 1
             and not param.multiple
         ):
-            param._runtime_param = _AlreadyTyped(
-                parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
-            )
+            try:
+                param._runtime_param = _AlreadyTyped(
+                    parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+                )
+            except (TypeError, AttributeError):  # another Typer: keep its own coercion
+                return params
     return params
 
 

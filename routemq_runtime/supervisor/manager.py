@@ -24,6 +24,7 @@ from typing import Any
 
 from routemq_runtime.config import Config, ConfigError
 from routemq_runtime.routing import Router, RouterRegistry
+from routemq_runtime.supervisor.lifeline import die_with_parent
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
 from routemq_runtime.supervisor.preflight import problems as preflight_problems
 from routemq_runtime.supervisor.restart import DeathRecord, RestartPolicy
@@ -602,21 +603,24 @@ class WorkerManager:
         assert self.run_dir is not None
         self.run_dir.reset(slot.slot_id)
         _flush_all()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._child(slot)
+            self._child(slot, parent)
         slot.pid = pid
         slot.started = now
         slot.killed = False
         self.logger.debug("slot %s started as pid %d", slot.slot_id, pid)
 
-    def _child(self, slot: Slot) -> None:
+    def _child(self, slot: Slot, parent: int) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
             for sig in _HANDLED:
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            # After the reset: the supervisor's handler would only queue the signal here.
+            die_with_parent(parent)
             os.close(self._wake_r)
             os.close(self._wake_w)
             if self._health is not None:

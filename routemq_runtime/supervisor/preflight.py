@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from routemq_runtime.config import Config
+from routemq_runtime.config import Config, group_name_problem
 
 
 def _unreadable(variable: str, path: str) -> str | None:
@@ -22,24 +22,11 @@ def _unreadable(variable: str, path: str) -> str | None:
 
 
 def name_problems(config: Config, group: str | None = None) -> list[str]:
-    """Names that would make the broker route messages somewhere else, silently."""
-    problems = []
-    group = config.mqtt_group_name if group is None else group
-    # `$share/a/b/x` is group `a` with filter `b/x`: a slash would quietly change the route.
-    bad = sorted({c for c in group if c in "/+#"})
-    if bad:
-        problems.append(
-            f"MQTT_GROUP_NAME={group!r} must not contain {' or '.join(map(repr, bad))} "
-            "(a shared-subscription group is one topic level)"
-        )
-    # Dead letters are published: a wildcard there would make every one of them fail.
-    bad = sorted({c for c in config.dlq_prefix if c in "+#"})
-    if bad:
-        problems.append(
-            f"ROUTEMQ_DLQ_PREFIX={config.dlq_prefix!r} must not contain "
-            f"{' or '.join(map(repr, bad))} (it is a topic that dead letters are published to)"
-        )
-    return problems
+    """A group name given in code rather than through the (already checked) config."""
+    if group is None or group == config.mqtt_group_name:
+        return []
+    problem = group_name_problem(group)
+    return [problem] if problem else []
 
 
 def problems(config: Config, group: str | None = None) -> list[str]:

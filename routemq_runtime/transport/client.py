@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import select
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,8 @@ _FATAL_CONNACK = frozenset(
 
 # How many packets one readable event may process before the loop gets a turn (timers, handlers).
 _READ_BUDGET = 512
+# Upper bound of one keep-alive read while paused: more than a socket buffer holds.
+_FORCED_READ_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,10 @@ class MqttTransport:
         self.received = 0
         self.reconnects = 0
         self.fatal_error: TransportError | None = None
+        self.reading_paused = False
+        self._paused_since = 0.0
+        # Well inside the keep-alive, so a PINGRESP is read before paho gives up on it.
+        self._max_pause = max(1.0, int(config.mqtt_keepalive) / 3)
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -293,6 +301,8 @@ class MqttTransport:
         self._sock = sock
         if self._closed_event:
             self._closed_event.clear()
+        # A new connection starts reading; the consumer pauses again if it still has too much.
+        self.reading_paused = False
         self._loop.add_reader(sock, self._on_readable)
 
     @_guarded
@@ -323,7 +333,7 @@ class MqttTransport:
             before = self.received
             if client.loop_read() or self._sock is None:
                 return
-            if self.received == before:
+            if self.received == before or self.reading_paused:
                 break
         sock = self._sock
         # TLS may hold decrypted bytes that the selector cannot see.
@@ -346,10 +356,47 @@ class MqttTransport:
     def _misc_tick(self) -> None:
         self._misc_timer = None
         if self._sock is not None:
+            if self.reading_paused and time.monotonic() - self._paused_since > self._max_pause:
+                self._read_everything_buffered()
             # Keep-alive pings and the ping-timeout check.
             self._client.loop_misc()
         if self._sock is not None or not self._stopping:
             self._start_misc()
+
+    # -- flow control --------------------------------------------------------------------------
+    # Brokers do not always hold back what a client cannot take yet (mosquitto 2.0 sends a whole
+    # queued backlog on reconnect regardless of ReceiveMaximum / max_inflight_messages), so the
+    # consumer pauses reading when it holds too many unfinished messages. TCP then pushes back.
+
+    def pause_reading(self) -> None:
+        if self.reading_paused:
+            return
+        self.reading_paused = True
+        self._paused_since = time.monotonic()
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock)
+
+    def resume_reading(self) -> None:
+        if not self.reading_paused:
+            return
+        self.reading_paused = False
+        if self._sock is not None and self._loop is not None:
+            self._loop.add_reader(self._sock, self._on_readable)
+
+    def _read_everything_buffered(self) -> None:
+        """A long pause would starve the keep-alive (the PINGRESP waits behind the backlog in the
+        socket buffer), so now and then read all that is buffered, then pause again."""
+        self._paused_since = time.monotonic()
+        client = self._client
+        for _ in range(_FORCED_READ_LIMIT):
+            sock = self._sock
+            if sock is None:
+                return
+            pending = sock.pending() if hasattr(sock, "pending") else 0
+            if not pending and not select.select([sock], [], [], 0)[0]:
+                return
+            if client.loop_read():
+                return
 
     def _drop_socket(self) -> None:
         sock = self._sock

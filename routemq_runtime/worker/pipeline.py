@@ -80,6 +80,9 @@ class MessagePipeline:
         self._busy_since = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Unfinished messages held before reading pauses (and resumes at half of it).
+        self.high_water = max(1000, 2 * concurrency)
+        self._low_water = self.high_water // 2
 
     # -- intake (called from paho's on_message: only enqueues) ---------------------------------
 
@@ -100,13 +103,21 @@ class MessagePipeline:
         self.metrics.received(label)
         if not self._starting:
             self._wake_runner()
+        if len(self._acks) >= self.high_water or len(self._waiting) >= self.high_water:
+            self.transport.pause_reading()
+
+    def _maybe_resume(self) -> None:
+        if len(self._acks) <= self._low_water and len(self._waiting) <= self._low_water:
+            self.transport.resume_reading()
 
     def connection_lost(self) -> None:
         """The broker will redeliver every unacked message: forget acks owed on that connection."""
         self._generation += 1
         self._acks.clear()
         # Not started yet and redelivered anyway: drop them rather than handle them twice.
-        self._waiting = deque(d for d in self._waiting if not d.message.qos)
+        kept = [d for d in self._waiting if not d.message.qos]
+        self._waiting.clear()
+        self._waiting.extend(kept)
 
     def stop_taking(self) -> int:
         """Stop starting messages; those received but not started stay unacked (the broker
@@ -151,12 +162,13 @@ class MessagePipeline:
         while self._taking:
             while waiting and self._taking:
                 delivery = waiting.popleft()
+                if self.transport.reading_paused:
+                    self._maybe_resume()
                 # Another runner is woken only once the previous one has started, so a run of
                 # fast handlers stays on this runner.
                 if waiting and not self._starting:
                     self._wake_runner()
                 await self._handle(delivery)
-                waiting = self._waiting
             fut = loop.create_future()
             self._parked.append(fut)
             try:
@@ -164,7 +176,6 @@ class MessagePipeline:
             except asyncio.CancelledError:
                 return
             self._starting -= 1
-            waiting = self._waiting
 
     # -- one message ---------------------------------------------------------------------------
 
@@ -270,3 +281,5 @@ class MessagePipeline:
         while acks and acks[0].done:
             head = acks.popleft().message
             ack(head.mid, head.qos)
+        if self.transport.reading_paused:
+            self._maybe_resume()

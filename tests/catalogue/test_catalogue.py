@@ -25,7 +25,7 @@ from tests.support.mosquitto import Mosquitto, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTEMQ = Path(sys.executable).parent / "routemq"
-PASSWORD = "s3cret-Pa55word"  # noqa: S105 - a test broker's password
+PASSWORD = "s3cret-Pa55word"  # a test broker's password
 
 GOOD_ROUTER = """\
 from routemq_runtime import Router
@@ -288,7 +288,9 @@ def check_missing_broker(row: Row, app: Path, log: Path, request) -> None:
         broker = Mosquitto(port=port).start()
         from tests.integration.test_supervisor_processes import http_get, wait_for
 
-        wait_for(lambda: http_get(health, "/readyz")[0] == 200, 20, "readiness once the broker is up")
+        wait_for(
+            lambda: http_get(health, "/readyz")[0] == 200, 20, "readiness once the broker is up"
+        )
         assert http_get(health, "/livez")[0] == 200
     finally:
         stop_app(process)

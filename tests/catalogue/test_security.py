@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import ipaddress
 import json
 import os
@@ -297,7 +296,9 @@ def test_tls_ca_and_client_certificate_reach_paho(tls_broker, tmp_path):
         ("no_client_cert", "reconnecting in"),
     ],
 )
-def test_tls_is_verified_and_a_refused_handshake_is_retried(tls_broker, tmp_path, variant, expected):
+def test_tls_is_verified_and_a_refused_handshake_is_retried(
+    tls_broker, tmp_path, variant, expected
+):
     broker, files = tls_broker
     app, _ = recording_app(tmp_path)
     env = clean_env(
@@ -348,14 +349,29 @@ def test_tls_files_that_cannot_be_loaded_are_refused_before_start(tls_broker, tm
 # ------------------------------------------------------------------------- generated files
 
 
+def _docker_pattern(pattern: str) -> re.Pattern[str]:
+    # Docker matches root-relative paths: `*` stays within one level, `**` spans levels.
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + "(/.*)?")  # a matched directory excludes what it holds
+
+
 def _dockerignored(patterns: list[str], path: str) -> bool:
     """Docker's rule: the last pattern that matches decides; ``!`` re-includes."""
     ignored = False
     for pattern in patterns:
         negated = pattern.startswith("!")
-        pattern = pattern[1:] if negated else pattern
-        pattern = pattern.strip("/")
-        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.split("/")[0], pattern):
+        body = pattern[1:] if negated else pattern
+        if _docker_pattern(body.strip("/")).fullmatch(path):
             ignored = not negated
     return ignored
 
@@ -376,7 +392,7 @@ def test_generated_image_runs_as_non_root_and_never_contains_dot_env(rendered_ap
         if line.strip() and not line.startswith("#")
     ]
     assert (rendered_app / ".env").exists(), "the app has a .env that must stay out of images"
-    for secret in (".env", ".env.local", ".env.production", "tls/client.key"):
+    for secret in (".env", ".env.local", ".env.production", "client.key"):
         assert _dockerignored(patterns, secret), f"{secret} would be sent to the image build"
     assert not _dockerignored(patterns, "main.py")
     assert not re.search(r"^(COPY|ADD)\s.*\.env", dockerfile, re.MULTILINE)
@@ -398,5 +414,6 @@ def test_k8s_secret_example_holds_placeholders_only(rendered_app):
             assert re.fullmatch(r"(REPLACE[-_]ME|<[^>]+>|)", str(value)), (
                 f"{key} holds {value!r}, not a placeholder"
             )
-    kustomization = (rendered_app / "k8s" / "kustomization.yaml").read_text()
-    assert "secret.example.yaml" not in kustomization, "the example must not be applied as is"
+    kustomization = yaml.safe_load((rendered_app / "k8s" / "kustomization.yaml").read_text())
+    applied = kustomization.get("resources", [])
+    assert "secret.example.yaml" not in applied, "the example must not be applied as is"

@@ -373,3 +373,17 @@ def test_managers_of_other_groups_get_client_ids_of_their_own(supervise, tmp_pat
     assert slot["slot"] == "eu-west-a-id-0"
     assert slot["client_id"].endswith("-eu-west-a-id-0")
     assert sup.stop()[0] == 0
+
+
+def test_slots_drain_and_exit_when_the_supervisor_is_killed(supervise, tmp_path):
+    """An orphan would keep its client id and fight a new supervisor's slot for the session."""
+    sup = supervise("a/{id}=2")
+    slots = sup.wait_ready(count=2)
+    sup.signal(signal.SIGKILL)
+    sup.wait(10)
+
+    def stopped() -> bool:
+        events = read_events(tmp_path / "events.jsonl")
+        return {e["pid"] for e in events if e["event"] == "stop"} >= {s["pid"] for s in slots}
+
+    wait_for(stopped, 10, "both slots to get SIGTERM and drain")

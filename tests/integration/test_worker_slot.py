@@ -224,7 +224,8 @@ def puback_order(broker: Mosquitto, client_id: str) -> tuple[list[int], list[int
         )
     ]
     acked = [
-        int(m) for m in re.findall(rf"Received PUBACK from {re.escape(client_id)} \(Mid: (\d+)", text)
+        int(m)
+        for m in re.findall(rf"Received PUBACK from {re.escape(client_id)} \(Mid: (\d+)", text)
     ]
     return sent, acked
 
@@ -500,3 +501,53 @@ def test_sync_handler_runs_off_the_loop_and_can_publish(
     out = observer.wait_for(lambda m: m.topic == "sync-out/a")[0]
     assert json.loads(out.payload)["thread"] != "MainThread"
     assert slot.terminate() == EXIT_OK
+
+
+@pytest.mark.slow
+def test_large_backlog_is_taken_in_bounded_portions_without_losing_the_connection(
+    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path, journal: Journal, slots
+) -> None:
+    # mosquitto sends a whole queued backlog at once on reconnect; the slot holds at most its
+    # high-water mark and pauses reading meanwhile, while keep-alive pings still get answered.
+    broker = mosquitto_factory(extra_config="log_type debug")
+    count = 2500
+    handled: list[int] = []
+
+    async def handle(n: int) -> None:
+        handled.append(n)
+        await asyncio.sleep(0.004)
+        if len(handled) % 500 == 0 or len(handled) >= count:
+            journal.write("progress", handled=len(handled), unique=len(set(handled)))
+
+    router = Router()
+    router.on("backlog/{n:int}", handle, qos=1, shared=True)
+    spec = make_spec(broker, router, tmp_path, "3.1.1", concurrency=2, mqtt_keepalive=5)
+    first = SlotProcess(spec, router).start()
+    slots.append(first)
+    first.wait_ready()
+    assert first.terminate() == EXIT_OK
+
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher.max_inflight_messages_set(100)
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    infos = [publisher.publish(f"backlog/{n}", b"{}", qos=1) for n in range(count)]
+    for info in infos:
+        info.wait_for_publish(10)
+    publisher.disconnect()
+    publisher.loop_stop()
+
+    second = SlotProcess(spec, router).start()
+    slots.append(second)
+    second.wait_ready()
+    deadline = time.monotonic() + 60
+    while not any(e["handled"] >= count for e in journal.read("progress")):
+        assert time.monotonic() < deadline, journal.read("progress")
+        time.sleep(0.1)
+    final = journal.read("progress")[-1]
+    # Exactly once: a dropped connection would have brought redeliveries.
+    assert final == {"event": "progress", "handled": count, "unique": count}
+    assert second.terminate() == EXIT_OK
+    log = broker.log_path.read_text()
+    assert f"Client {spec.client_id} has exceeded timeout" not in log
+    assert log.count(f"as {spec.client_id} ") == 2  # connected twice, never reconnected

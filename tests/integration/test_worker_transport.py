@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ def config_for(broker: Mosquitto, protocol: str = "5", **extra: Any) -> Config:
     return Config(mqtt_broker=broker.host, mqtt_port=broker.port, mqtt_protocol=protocol, **extra)
 
 
-def publish(broker: Mosquitto, topic: str, payload: bytes = b"x", qos: int = 1, **auth: Any) -> None:
+def publish(
+    broker: Mosquitto, topic: str, payload: bytes = b"x", qos: int = 1, **auth: Any
+) -> None:
     paho_publish.single(topic, payload, qos=qos, hostname=broker.host, port=broker.port, **auth)
 
 
@@ -171,29 +175,28 @@ def test_publish_from_another_thread_goes_through_the_loop(mosquitto: Mosquitto)
     asyncio.run(scenario())
 
 
-def broker_readable(tmp_path: Path) -> Path:
-    """A directory whose files mosquitto can read after dropping root to its own user."""
-    directory = tmp_path / "broker-files"
-    directory.mkdir()
-    tmp_path.chmod(0o755)
+@pytest.fixture
+def broker_files() -> Iterator[Path]:
+    """A directory whose files mosquitto can read after dropping root to its own user (pytest's
+    tmp_path sits under a directory only root may enter)."""
+    directory = Path(tempfile.mkdtemp(prefix="routemq-broker-files-"))
     directory.chmod(0o755)
-    return directory
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
 def authenticated_broker(
-    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+    mosquitto_factory: Callable[..., Mosquitto], broker_files: Path
 ) -> Mosquitto:
-    passwords = broker_readable(tmp_path) / "passwords"
+    passwords = broker_files / "passwords"
     subprocess.run(
         ["mosquitto_passwd", "-b", "-c", str(passwords), "worker", "s3cret-pw"],
         check=True,
         capture_output=True,
     )
     passwords.chmod(0o644)
-    return mosquitto_factory(
-        extra_config=f"allow_anonymous false\npassword_file {passwords}"
-    )
+    return mosquitto_factory(extra_config=f"allow_anonymous false\npassword_file {passwords}")
 
 
 def test_username_and_password_are_used(authenticated_broker: Mosquitto) -> None:
@@ -276,9 +279,9 @@ def _make_tls_material(directory: Path) -> dict[str, Path]:
 
 
 def test_tls_connection_verified_against_the_ca(
-    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path
+    mosquitto_factory: Callable[..., Mosquitto], broker_files: Path
 ) -> None:
-    files = _make_tls_material(broker_readable(tmp_path))
+    files = _make_tls_material(broker_files)
     tls_port = free_port()
     broker = mosquitto_factory(
         extra_config=(

@@ -1,0 +1,198 @@
+"""Draw the comparison's PNG plots from ``comparison.json`` (runs in its own venv with matplotlib).
+
+    python bench/peers/plots.py docs/results/comparison.json docs/img
+
+Prints the path of every image it wrote, one per line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+LABELS = {
+    "paho": "bare paho",
+    "routemq": "RouteMQ",
+    "routemq5": "RouteMQ (MQTT 5)",
+    "original": "original RouteMQ",
+    "faststream": "FastStream",
+}
+COLORS = {
+    "paho": "#7f7f7f",
+    "routemq": "#1f77b4",
+    "routemq5": "#6baed6",
+    "original": "#ff7f0e",
+    "faststream": "#2ca02c",
+}
+SCENARIOS = {
+    "qos1": "QoS 1",
+    "qos0": "QoS 0",
+    "io": "I/O-bound\n(1 ms await)",
+    "routes1000": "1,000 routes",
+    "cpu1": "CPU-bound\n1 worker",
+    "cpu2": "CPU-bound\n2 workers",
+}
+
+
+def subtitle(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    return (
+        f"{data['date'][:10]} · {m['cores']} cores · Python {m['python']} · "
+        f"mosquitto {m['mosquitto']} · {data['runs']} run(s), median, bars = min to max"
+    )
+
+
+def grouped_bars(
+    ax: Any, groups: list[str], systems: list[str], value: Any, err: Any | None = None
+) -> None:
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        xs, ys, lo, hi = [], [], [], []
+        for g, group in enumerate(groups):
+            v = value(group, system)
+            if v is None:
+                continue
+            xs.append(g + (i - (len(systems) - 1) / 2) * width)
+            ys.append(v)
+            if err:
+                a, b = err(group, system)
+                lo.append(v - a)
+                hi.append(b - v)
+        if not xs:
+            continue
+        ax.bar(
+            xs,
+            ys,
+            width,
+            label=LABELS[system],
+            color=COLORS[system],
+            yerr=[lo, hi] if err else None,
+            capsize=2,
+        )
+
+
+def throughput(data: dict[str, Any], out: Path) -> Path:
+    summary = data["summary"]
+    groups = [g for g in SCENARIOS if g in summary]
+    systems = [s for s in LABELS if any(s in summary[g] for g in groups)]
+
+    def row(group: str, system: str) -> dict[str, Any] | None:
+        r = summary[group].get(system)
+        return r if r and "rate" in r else None
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    grouped_bars(
+        ax,
+        groups,
+        systems,
+        lambda g, s: row(g, s)["rate"]["median"] if row(g, s) else None,
+        lambda g, s: (row(g, s)["rate"]["min"], row(g, s)["rate"]["max"]),
+    )
+    ax.set_xticks(range(len(groups)), [SCENARIOS[g] for g in groups])
+    ax.set_ylabel("messages per second (one backlog drained)")
+    ax.set_title("Throughput per system\n" + subtitle(data), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    path = out / "comparison-throughput.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def memory(data: dict[str, Any], out: Path) -> Path:
+    row = data["summary"].get("qos1", {})
+    systems = [s for s in LABELS if s in row and "rss_mib" in row[s]]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    xs = range(len(systems))
+    ax.bar([x - 0.2 for x in xs], [row[s]["rss_mib"] for s in systems], 0.4, label="RSS")
+    ax.bar([x + 0.2 for x in xs], [row[s]["uss_mib"] for s in systems], 0.4, label="USS")
+    ax.axhline(25, color="red", linestyle="--", linewidth=1, label="RSS goal (25 MiB)")
+    ax.set_xticks(list(xs), [LABELS[s] for s in systems], fontsize=8)
+    ax.set_ylabel("MiB per worker after draining (QoS 1)")
+    ax.set_title("Memory per worker\n" + subtitle(data), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    path = out / "comparison-memory.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def ratios(data: dict[str, Any], out: Path) -> Path:
+    summary = data["summary"]
+
+    def med(group: str, system: str) -> float | None:
+        r = summary.get(group, {}).get(system)
+        return r["rate"]["median"] if r and "rate" in r else None
+
+    cases = {
+        "1,000 routes / 1 route": ("routes1000", "qos1", 0.9),
+        "2 workers / 1 (CPU-bound)": ("cpu2", "cpu1", 1.7),
+    }
+    systems = ["paho", "routemq", "original", "faststream"]
+    fig, axes = plt.subplots(1, len(cases), figsize=(10, 4))
+    for ax, (title, (a, b, goal)) in zip(axes, cases.items(), strict=True):
+        names, values = [], []
+        for s in systems:
+            x, y = med(a, s), med(b, s)
+            if x and y:
+                names.append(LABELS[s])
+                values.append(x / y)
+        ax.bar(names, values, color=[COLORS[k] for k, v in LABELS.items() if v in names])
+        ax.axhline(goal, color="red", linestyle="--", linewidth=1, label=f"RouteMQ goal {goal}x")
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Scaling\n" + subtitle(data), fontsize=10)
+    path = out / "comparison-scaling.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def cli(data: dict[str, Any], out: Path) -> Path | None:
+    rows = []
+    for part in ("startup", "new"):
+        section = (data.get("cli") or {}).get(part) or {}
+        rows += section.get("results", [])
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    names = [r["case"] for r in rows]
+    ax.barh(names, [r["median_ms"] for r in rows], color="#1f77b4")
+    ax.invert_yaxis()
+    ax.set_xlabel("median wall time, ms (fresh process)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_title("Command line\n" + subtitle(data), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    path = out / "comparison-cli.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    data = json.loads(Path(argv[1]).read_text())
+    out = Path(argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    for draw in (throughput, memory, ratios, cli):
+        path = draw(data, out)
+        if path is not None:
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,94 @@
+"""One RouteMQ worker slot: the runtime's full path (route match, JSON payload injection, async
+handler, retries and ordered acknowledgement after success), exactly as the supervisor runs it.
+
+The slot serves every route of the router (1 or 1,000), subscribed through the shared group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from workload import (
+    HOT_PATTERN,
+    IO_DELAY,
+    Tally,
+    burn_cpu,
+    parser,
+    report,
+    route_patterns,
+    wait_for_go,
+)
+
+from routemq_runtime import Router, __version__
+from routemq_runtime.config import Config
+from routemq_runtime.worker import SlotSpec, run_slot
+
+
+def main() -> int:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    tally = Tally(args.limit)
+
+    def done() -> None:
+        # SIGTERM is how the supervisor stops a slot: it drains in-flight handlers first.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def plain(device_id: str, payload: Any) -> None:
+        if tally.tick():
+            done()
+
+    async def io_bound(device_id: str, payload: Any) -> None:
+        await asyncio.sleep(IO_DELAY)
+        if tally.tick():
+            done()
+
+    async def cpu_bound(device_id: str, payload: Any) -> None:
+        burn_cpu()
+        if tally.tick():
+            done()
+
+    async def other(payload: Any) -> None:
+        raise AssertionError("only the hot route receives messages")
+
+    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound}[args.handler]
+    router = Router()
+    for pattern in route_patterns(args.routes):
+        router.on(pattern, handler if pattern == HOT_PATTERN else other, qos=args.qos, shared=True)
+    config = Config(
+        mqtt_broker=args.host,
+        mqtt_port=args.port,
+        mqtt_protocol=args.protocol,
+        worker_concurrency=args.concurrency,
+        log_level="WARNING",
+    )
+    spec = SlotSpec(
+        slot_id=args.client_id,
+        index=0,
+        route_patterns=tuple(route.pattern for route in router.routes),
+        shared=True,
+        group=args.group,
+        client_id=args.client_id,
+        config=config,
+        concurrency=args.concurrency,
+    )
+    threading.Thread(target=stop_when_idle, args=(tally, args.idle), daemon=True).start()
+    wait_for_go(tally)
+    code = run_slot(spec, router)
+    report(tally, exit=code, routemq=__version__)
+    return 0
+
+
+def stop_when_idle(tally: Tally, idle: float) -> None:
+    """Stop the slot if the backlog dries up before the limit (a broken run, reported as such)."""
+    while tally.idle_for() < idle and tally.count < tally.limit:
+        time.sleep(1.0)
+    if tally.count < tally.limit:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

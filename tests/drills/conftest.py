@@ -1,0 +1,68 @@
+"""Fixtures of the fault drills: one persistent broker per module, and the results table."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.drills.harness import DrillApp, DrillResult, StreamPublisher
+from tests.support.mosquitto import Mosquitto
+
+_RESULTS: list[DrillResult] = []
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    """mosquitto with persistence on (a restart keeps sessions and queued messages)."""
+    started = Mosquitto(persistence=True).start()
+    yield started
+    started.cleanup()
+
+
+@pytest.fixture
+def publisher(broker: Mosquitto) -> Iterator[StreamPublisher]:
+    pub = StreamPublisher(broker)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def drill_app(tmp_path: Path, broker: Mosquitto) -> Iterator[Callable[..., DrillApp]]:
+    apps: list[DrillApp] = []
+
+    def make(workers: int = 3, **env: str) -> DrillApp:
+        app = DrillApp(tmp_path / f"app{len(apps)}", broker, workers, **env)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.cleanup()
+
+
+@pytest.fixture
+def report() -> Callable[[DrillResult], None]:
+    def add(result: DrillResult) -> None:
+        _RESULTS.append(result)
+        print(f"\n{result.row()}")
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if not _RESULTS:
+        return
+    terminalreporter.write_sep("-", "fault drills (QoS 1, numbered messages)")
+    terminalreporter.write_line(
+        "| drill | published | completed | dead-lettered | missing | duplicates | s | notes |"
+    )
+    terminalreporter.write_line("|---|---|---|---|---|---|---|---|")
+    for result in _RESULTS:
+        terminalreporter.write_line(result.row())
+    target = os.environ.get("ROUTEMQ_DRILL_REPORT")
+    if target:
+        Path(target).write_text(json.dumps([vars(r) for r in _RESULTS], indent=2))

@@ -1,0 +1,142 @@
+"""Worker metrics in Prometheus multiprocess mode, and the slot's identity and liveness files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from routemq_runtime.config import Config
+from routemq_runtime.worker import SlotSpec, slot_client_id
+from tests.support.mosquitto import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SLOT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from routemq_runtime.config import Config
+    from routemq_runtime.routing import Router
+    from routemq_runtime.worker import SlotSpec, run_slot
+
+    host, port, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+
+    async def handle(n: int) -> None:
+        if n == 13:
+            raise KeyError("thirteen")
+
+    router = Router()
+    router.on("m/{n:int}", handle, qos=1, shared=True)
+    config = Config(mqtt_broker=host, mqtt_port=port, retry_max_attempts=2,
+                    retry_base_delay=0.01, retry_max_delay=0.02)
+    spec = SlotSpec(slot_id="m-n-0", index=0, route_patterns=("m/{n:int}",), shared=True,
+                    group="metrics", client_id="metrics-m-n-0", config=config,
+                    heartbeat_path=workdir / "hb", ready_path=workdir / "ready")
+    sys.exit(run_slot(spec, router))
+    """
+)
+
+
+@pytest.mark.integration
+def test_slot_metrics_are_visible_across_processes(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOT_SCRIPT, mosquitto.host, str(mosquitto.port), str(tmp_path)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not (tmp_path / "ready").exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "slot not ready"
+            time.sleep(0.05)
+        heartbeat = (tmp_path / "hb").stat().st_mtime
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        dead: list[bytes] = []
+        client.on_message = lambda c, u, m: dead.append(m.payload)
+        client.connect(mosquitto.host, mosquitto.port)
+        client.subscribe("routemq/dlq/#", 1)
+        client.loop_start()
+        time.sleep(0.2)
+        for n in (1, 2, 3, 13, 4, 5):
+            client.publish(f"m/{n}", json.dumps({"n": n}), qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while not dead:
+            assert time.monotonic() < deadline, "no dead letter"
+            time.sleep(0.05)
+        client.loop_stop()
+        client.disconnect()
+        time.sleep(1.2)
+        # The heartbeat file is touched every second while the slot's loop runs.
+        assert (tmp_path / "hb").stat().st_mtime > heartbeat
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # Read back from the multiprocess files, as the supervisor's /metrics does.
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from routemq_runtime.metrics import WorkerMetrics
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+    }
+
+    def value(name: str, **extra: str) -> float:
+        labels = {"route": "m/{n:int}", "worker": "m-n-0", **extra}
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("routemq_messages_received_total") == 6
+    assert value("routemq_messages_processed_total", outcome="ok") == 5
+    assert value("routemq_messages_processed_total", outcome="dead_lettered") == 1
+    assert value("routemq_messages_dead_lettered_total", reason="handler_error") == 1
+    assert value("routemq_handler_retries_total") == 1
+    assert value("routemq_handler_errors_total", error_type="KeyError") == 2
+    assert value("routemq_processing_seconds_count") == 7  # 5 ok + 2 failed attempts
+    stats = WorkerMetrics(registry).get_worker_stats("m-n-0")
+    assert stats["messages_processed"] == 5
+    assert stats["error_count"] == 2
+    assert stats["avg_processing_time"] > 0
+
+
+def test_slot_client_id_is_stable_and_safe() -> None:
+    config = Config(app_name="shop floor", mqtt_client_id=None)
+    first = slot_client_id(config, "sensors-device_id-data", 2, hostname="pod-7.svc")
+    assert first == "shop-floor-pod-7.svc-sensors-device_id-data-2"
+    assert slot_client_id(config, "sensors-device_id-data", 2, hostname="pod-7.svc") == first
+    prefixed = Config(mqtt_client_id="plant/a")
+    assert slot_client_id(prefixed, "r", 0, hostname="h") == "plant-a-h-r-0"
+
+
+def test_slot_spec_rejects_a_slot_without_routes() -> None:
+    with pytest.raises(ValueError, match="serves no route"):
+        SlotSpec(
+            slot_id="x",
+            index=0,
+            route_patterns=(),
+            shared=True,
+            group="g",
+            client_id="c",
+            config=Config(),
+        )
