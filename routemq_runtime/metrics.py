@@ -11,6 +11,7 @@ This module imports prometheus-client at import time; nothing imports it from
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
@@ -85,12 +86,57 @@ def collecting_registry() -> CollectorRegistry:
     return registry
 
 
+class _LocalHistogram:
+    """Bucket counts of one histogram child, added to prometheus-client on flush.
+
+    Observing directly costs a lock and an mmap write per value in multiprocess mode; here it is a
+    bisect. Flushing adds the counts to the child's bucket and sum values (prometheus-client's
+    own ``observe`` does the same, one value at a time); if a client version lacks those
+    attributes, the values are observed one by one instead.
+    """
+
+    __slots__ = ("child", "counts", "direct", "pending", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.counts = [0] * (len(_BUCKETS) + 1)
+        self.total = 0.0
+        buckets = getattr(child, "_buckets", None)
+        self.direct = not (
+            isinstance(buckets, list)
+            and len(buckets) == len(self.counts)
+            and hasattr(getattr(child, "_sum", None), "inc")
+        )
+        self.pending: list[float] = []
+
+    def observe(self, seconds: float) -> None:
+        if self.direct:
+            self.pending.append(seconds)
+            return
+        self.counts[bisect_left(_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def flush(self) -> None:
+        if self.direct:
+            for value in self.pending:
+                self.child.observe(value)
+            self.pending.clear()
+            return
+        if not any(self.counts):
+            return
+        self.child._sum.inc(self.total)
+        for index, count in enumerate(self.counts):
+            if count:
+                self.child._buckets[index].inc(count)
+                self.counts[index] = 0
+        self.total = 0.0
+
+
 class SlotMetrics:
     """The hot-path side of one slot's metrics.
 
-    Counters are added up in plain integers and handed to prometheus-client by :meth:`flush`
-    (called every second by the slot), which keeps the per-message cost to a dict update; the
-    histogram is observed directly.
+    Counts are kept in plain integers and handed to prometheus-client by :meth:`flush` (called
+    every second by the slot), which keeps the per-message cost to a few dict updates.
     """
 
     def __init__(self, worker: str) -> None:
@@ -102,7 +148,7 @@ class SlotMetrics:
         self._dead: dict[tuple[str, str], int] = defaultdict(int)
         self._busy = 0.0
         self._reconnects = 0
-        self._histograms: dict[str, Any] = {}
+        self._histograms: dict[str, _LocalHistogram] = {}
 
     def received(self, route: str) -> None:
         self._received[route] += 1
@@ -111,10 +157,11 @@ class SlotMetrics:
         self._processed[(route, outcome)] += 1
 
     def observe(self, route: str, seconds: float) -> None:
-        child = self._histograms.get(route)
-        if child is None:
-            child = self._histograms[route] = PROCESSING_SECONDS.labels(route, self.worker)
-        child.observe(seconds)
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            child = PROCESSING_SECONDS.labels(route, self.worker)
+            histogram = self._histograms[route] = _LocalHistogram(child)
+        histogram.observe(seconds)
 
     def retried(self, route: str) -> None:
         self._retries[route] += 1
@@ -147,6 +194,8 @@ class SlotMetrics:
             HANDLER_BUSY_SECONDS.labels(worker).inc(self._busy)
         if self._reconnects:
             RECONNECTS.labels(worker).inc(self._reconnects)
+        for histogram in self._histograms.values():
+            histogram.flush()
         self._received.clear()
         self._processed.clear()
         self._retries.clear()

@@ -38,8 +38,6 @@ def mosquitto_factory() -> Iterator[callable]:
         broker.cleanup()
 
 
-
-
 @pytest.fixture(scope="session")
 def rendered_app(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """One app rendered from this repository's template with default answers, per session.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from importlib.metadata import version
 from typing import Any
 
@@ -68,17 +69,28 @@ def build_broker(args: Any, tally: Tally, finished: asyncio.Event) -> MQTTBroker
     return broker
 
 
-async def serve(args: Any, tally: Tally, broker: MQTTBroker, finished: asyncio.Event) -> None:
+async def serve(args: Any, tally: Tally, broker: MQTTBroker, finished: asyncio.Event) -> str:
+    """Run until the limit; returns an error text when the backlog could not be drained."""
+
     async def watch_idle() -> None:
         while tally.idle_for() < args.idle and not finished.is_set():
             await asyncio.sleep(1.0)
         finished.set()
 
-    async with broker:
-        await broker.start()
-        watcher = asyncio.create_task(watch_idle())
-        await finished.wait()
-        watcher.cancel()
+    watcher = asyncio.create_task(watch_idle())
+    starting = asyncio.create_task(broker.start())
+    waiting = asyncio.create_task(finished.wait())
+    await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        error = starting.exception()
+        return f"broker.start() failed: {type(error).__name__}: {error}"
+    await waiting
+    watcher.cancel()
+    if tally.count < tally.limit:
+        state = "still waiting for broker.start()" if not starting.done() else "started"
+        return f"no message for {args.idle:.0f} s after {tally.count} ({state})"
+    await broker.stop()
+    return ""
 
 
 def main() -> int:
@@ -87,9 +99,10 @@ def main() -> int:
     finished = asyncio.Event()
     broker = build_broker(args, tally, finished)
     wait_for_go(tally)
-    asyncio.run(serve(args, tally, broker, finished))
-    report(tally, faststream=version("faststream"), zmqtt=version("zmqtt"))
-    return 0
+    error = asyncio.run(serve(args, tally, broker, finished))
+    report(tally, faststream=version("faststream"), zmqtt=version("zmqtt"), error=error)
+    # A stalled connection can hold up interpreter shutdown; the result is out already.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,13 @@ class Tally:
         self.started = time.monotonic()
 
     def tick(self) -> bool:
-        """Count one handled message; True once the limit is reached."""
+        """Count one handled message; True when it is the last one counted.
+
+        Messages handled after the limit (in flight while the worker stops) are not counted, so
+        the measured window ends with the limit-th message.
+        """
+        if self.count >= self.limit:
+            return False
         now = time.monotonic()
         self.count += 1
         if self.count == 1:
@@ -97,8 +103,8 @@ class Tally:
 
 
 def memory_kib(pid: int | str = "self") -> dict[str, int]:
-    """RSS, peak RSS and USS (private pages, from smaps_rollup) in KiB."""
-    out = {"rss_kib": 0, "hwm_kib": 0, "uss_kib": 0}
+    """RSS, peak RSS, USS (private pages) and PSS (shared pages split among their users), KiB."""
+    out = {"rss_kib": 0, "hwm_kib": 0, "uss_kib": 0, "pss_kib": 0}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
         if key == "VmRSS":
@@ -113,6 +119,8 @@ def memory_kib(pid: int | str = "self") -> dict[str, int]:
         key, _, rest = line.partition(":")
         if key.startswith("Private_"):
             out["uss_kib"] += int(rest.split()[0])
+        elif key == "Pss":
+            out["pss_kib"] = int(rest.split()[0])
     return out
 
 

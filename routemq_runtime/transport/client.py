@@ -147,20 +147,43 @@ class MqttTransport:
         self._ready_event: asyncio.Event | None = None
         self._closed_event: asyncio.Event | None = None
         self._pending_confirm: dict[int, asyncio.Future[None]] = {}
+        self._barrier_waiters: dict[int, asyncio.Future[None]] = {}
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        config = self.config
         v5 = self.protocol == mqtt.MQTTv5
+        # 3.1.1 keeps the session across restarts with clean_session=False; MQTT 5 does the same
+        # with clean_start=False plus a session expiry, given at connect time.
+        client = self._base_client(clean_session=None if v5 else False, manual_ack=True)
+        # Outgoing QoS 1 publishes (dead letters, handler publishes) may all be in flight at once.
+        client.max_inflight_messages_set(max(20, self.receive_maximum or 0))
+        paho_log = logging.getLogger("routemq.paho")
+        if paho_log.isEnabledFor(logging.DEBUG):
+            # Off otherwise: paho logs twice per packet, which costs ~10% of the receive path.
+            # Connection failures are reported by this module from paho's return codes.
+            client.enable_logger(paho_log)
+
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
+        return client
+
+    def _base_client(self, *, clean_session: bool | None, manual_ack: bool) -> mqtt.Client:
+        config = self.config
         client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            # 3.1.1 keeps the session across restarts with clean_session=False; MQTT 5 does the same
-            # with clean_start=False plus a session expiry, given at connect time.
-            clean_session=None if v5 else False,
+            clean_session=clean_session,
             protocol=self.protocol,
-            manual_ack=True,
+            manual_ack=manual_ack,
         )
         if config.mqtt_username:
             client.username_pw_set(config.mqtt_username, config.mqtt_password)
@@ -173,23 +196,6 @@ class MqttTransport:
             )
             if config.mqtt_tls_insecure:
                 client.tls_insecure_set(True)
-        # Outgoing QoS 1 publishes (dead letters, handler publishes) may all be in flight at once.
-        client.max_inflight_messages_set(max(20, self.receive_maximum or 0))
-        paho_log = logging.getLogger("routemq.paho")
-        if paho_log.isEnabledFor(logging.DEBUG):
-            # Off otherwise: paho logs twice per packet, which costs ~10% of the receive path.
-            # Connection failures are reported by this module from paho's return codes.
-            client.enable_logger(paho_log)
-
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -219,24 +225,45 @@ class MqttTransport:
         if self.fatal_error:
             raise self.fatal_error
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) for outgoing QoS>0 publishes to be confirmed, then DISCONNECT cleanly.
+    async def close(self, timeout: float = 5.0, *, forget_session: bool = False) -> None:
+        """Wait for outgoing QoS>0 publishes to be confirmed and for the broker to have taken
+        every ack, then DISCONNECT cleanly; all of it within ``timeout`` seconds.
 
         The session stays on the broker (its expiry is unchanged), so a restarted client with the
-        same id gets what was queued for it meanwhile.
+        same id gets what was queued for it meanwhile; unless ``forget_session``, which ends it
+        (MQTT 5: session expiry 0 on DISCONNECT; 3.1.1: a clean-session connect afterwards).
         """
+        assert self._loop is not None, "start() first"
+        loop = self._loop
+        deadline = loop.time() + timeout
+
+        def left() -> float:
+            return max(0.05, deadline - loop.time())
+
         self._stopping = True
         if self._reconnect_timer:
             self._reconnect_timer.cancel()
             self._reconnect_timer = None
         if self._pending_confirm and self.connected:
-            await asyncio.wait(list(self._pending_confirm.values()), timeout=timeout)
+            await asyncio.wait(list(self._pending_confirm.values()), timeout=left())
+        if self.connected:
+            await self.barrier(left())
         assert self._closed_event is not None
         if self._sock is not None:
             self._closed_event.clear()
-            self._client.disconnect()
+            # Whatever the broker sent meanwhile is read first: closing a socket with unread
+            # data makes the kernel reset the connection instead of closing it.
+            self._read_everything_buffered()
+            if self._sock is not None:
+                properties = None
+                if forget_session and self.protocol == mqtt.MQTTv5:
+                    properties = Properties(PacketTypes.DISCONNECT)
+                    properties.SessionExpiryInterval = 0
+                    forget_session = False
+                self._client.disconnect(properties=properties)
+                self._client.loop_write()
             try:
-                await asyncio.wait_for(self._closed_event.wait(), timeout)
+                await asyncio.wait_for(self._closed_event.wait(), left())
             except TimeoutError:
                 log.warning("broker did not take the DISCONNECT in %.1fs; closing", timeout)
                 self._drop_socket()
@@ -245,6 +272,71 @@ class MqttTransport:
             if not fut.done():
                 fut.set_exception(ConnectionError("transport closed before the broker confirmed"))
         self._pending_confirm.clear()
+        if forget_session:
+            await loop.run_in_executor(None, self._end_session, left())
+
+    def _end_session(self, timeout: float) -> None:
+        """Connect once with a clean session and leave: the broker drops the stored one."""
+        client = self._base_client(clean_session=True, manual_ack=False)
+        done = threading.Event()
+        client.on_connect = lambda *args: done.set()
+        try:
+            client.connect(self.config.mqtt_broker, int(self.config.mqtt_port), keepalive=10)
+            deadline = time.monotonic() + timeout
+            while not done.is_set() and time.monotonic() < deadline:
+                client.loop(0.05)
+            client.disconnect()
+            client.loop(0.05)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("could not end the broker session of %r: %s", self.client_id, exc)
+            return
+        if not done.is_set():
+            log.warning("could not end the broker session of %r: no CONNACK", self.client_id)
+
+    async def unsubscribe_all(self, timeout: float) -> bool:
+        """Leave every subscription (and do not take them up again on a reconnect). Messages the
+        broker already queued for this session still arrive. False if the broker did not
+        confirm in time."""
+        assert self._loop is not None
+        filters = [s.topic_filter for s in self.subscriptions]
+        self.subscriptions = ()
+        self._set_ready(False)
+        if not filters or not self.connected:
+            return not filters
+        result, mid = self._client.unsubscribe(filters)
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        return await self._wait_unsuback(mid, timeout)
+
+    async def barrier(self, timeout: float) -> bool:
+        """Return once the broker has processed everything sent so far (the PUBACKs above all).
+
+        Brokers handle a client's packets in order, so the reply to an UNSUBSCRIBE of a filter
+        this client never subscribed to (harmless; "no subscription existed" on MQTT 5) proves
+        the acks before it were taken. Without it, acks written just before the DISCONNECT can be
+        lost: if the broker meanwhile sent more messages, closing the socket with that data
+        unread resets the connection, and the broker may drop what it had not read yet.
+        """
+        result, mid = self._client.unsubscribe(f"$routemq-barrier/{self.client_id}")
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        if await self._wait_unsuback(mid, timeout):
+            return True
+        log.warning("no UNSUBACK within %.1fs; the last acks may be redelivered", timeout)
+        return False
+
+    async def _wait_unsuback(self, mid: int, timeout: float) -> bool:
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._barrier_waiters[mid] = fut
+        self.resume_reading()  # the UNSUBACK is behind whatever the broker sent meanwhile
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._barrier_waiters.pop(mid, None)
+        return True
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -283,6 +375,14 @@ class MqttTransport:
         delay = backoff_delay(attempt, self._reconnect_base, self._reconnect_max)
         log.warning("%s; reconnecting in %.2fs (attempt %d)", why, delay, attempt)
         self._reconnect_timer = self._loop.call_later(delay, self._attempt_connect)
+
+    def reset_connection(self, why: str) -> None:
+        """Disconnect and reconnect to the same session: the broker then redelivers every
+        unacknowledged message, which unblocks an ack queue stuck behind a lost message."""
+        if self._stopping or not self.connected:
+            return
+        log.warning("%s; reconnecting so the broker redelivers unacknowledged messages", why)
+        self._client.disconnect()
 
     def _fail(self, error: TransportError) -> None:
         log.error("%s", error)
@@ -369,7 +469,9 @@ class MqttTransport:
     # consumer pauses reading when it holds too many unfinished messages. TCP then pushes back.
 
     def pause_reading(self) -> None:
-        if self.reading_paused:
+        # A publish waiting for its PUBACK (a dead letter) needs reading, or the message behind
+        # it is never finished and reading never resumes.
+        if self.reading_paused or self._pending_confirm:
             return
         self.reading_paused = True
         self._paused_since = time.monotonic()
@@ -476,6 +578,19 @@ class MqttTransport:
             return
         log.info("subscribed: %s", ", ".join(s.topic_filter for s in self.subscriptions))
         self._set_ready(True)
+
+    @_guarded
+    def _on_unsubscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        fut = self._barrier_waiters.get(mid)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     @_guarded
     def _on_disconnect(
@@ -589,6 +704,7 @@ class MqttTransport:
             return
         fut = self._loop.create_future()
         self._pending_confirm[info.mid] = fut
+        self.resume_reading()
         await fut
 
     def build_properties(self, user_properties: Sequence[tuple[str, str]]) -> Properties | None:

@@ -1,6 +1,14 @@
 """Worker slots: one process serving its routes' subscriptions with at-least-once delivery."""
 
-from routemq_runtime.worker.slot import EXIT_BOOT_ERROR, EXIT_OK, Slot, run_slot
+from routemq_runtime.worker.slot import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL, Slot, run_slot
 from routemq_runtime.worker.spec import SlotSpec, slot_client_id
 
-__all__ = ["EXIT_BOOT_ERROR", "EXIT_OK", "Slot", "SlotSpec", "run_slot", "slot_client_id"]
+__all__ = [
+    "EXIT_BOOT_ERROR",
+    "EXIT_OK",
+    "RETIRE_SIGNAL",
+    "Slot",
+    "SlotSpec",
+    "run_slot",
+    "slot_client_id",
+]

@@ -81,7 +81,7 @@ class MessagePipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         # Unfinished messages held before reading pauses (and resumes at half of it).
-        self.high_water = max(1000, 2 * concurrency)
+        self.high_water = max(64, 4 * concurrency)
         self._low_water = self.high_water // 2
 
     # -- intake (called from paho's on_message: only enqueues) ---------------------------------
@@ -140,6 +140,19 @@ class MessagePipeline:
         return True
 
     @property
+    def settled(self) -> bool:
+        """Nothing received is unfinished or unacked."""
+        return not self._busy and not self._waiting and not self._acks
+
+    async def wait_settled(self, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.settled:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    @property
     def in_flight(self) -> int:
         return self._busy + len(self._waiting)
 
@@ -184,28 +197,41 @@ class MessagePipeline:
             self._busy_since = time.perf_counter()
             self._idle.clear()
         self._busy += 1
+        message = delivery.message
         try:
-            if await self._process(delivery.message):
+            # The common case inline (one coroutine per message); failures go to _recover.
+            started = time.perf_counter()
+            result = await self.dispatcher.dispatch(
+                message, client=self.publisher, worker_id=self.worker_id, attempt=1
+            )
+            route = result.route
+            if route is not None and result.error is None:
+                pattern = route.parsed.text
+                self.metrics.observe(pattern, time.perf_counter() - started)
+                self.metrics.processed(pattern, "ok")
+                self.handled += 1
                 self._complete(delivery)
-        except Exception:  # a bug here must not kill the runner; the message stays unacked
-            log.exception("failed to finish message on %r", delivery.message.topic)
+            elif await self._recover(message, result, started):
+                self._complete(delivery)
+        except Exception:
+            # Neither handled nor dead-lettered (e.g. the dead letter could not be published):
+            # it must not be acked, and every later ack waits behind it, so start the session
+            # over and let the broker deliver it again.
+            log.exception("failed to finish message on %r", message.topic)
+            self.transport.reset_connection("a message could not be finished")
         finally:
             self._busy -= 1
             if not self._busy:
                 self.metrics.busy(time.perf_counter() - self._busy_since)
                 self._idle.set()
 
-    async def _process(self, message: InboundMessage) -> bool:
-        """Handle with retries; dead-letter when it keeps failing. True when it may be acked."""
+    async def _recover(self, message: InboundMessage, result: Any, started: float) -> bool:
+        """Retry a failed message with backoff; dead-letter it when it keeps failing or matches
+        no route. True when it may be acked."""
         config = self.config
         metrics = self.metrics
-        dispatch = self.dispatcher.dispatch
         attempt = 1
         while True:
-            started = time.perf_counter()
-            result = await dispatch(
-                message, client=self.publisher, worker_id=self.worker_id, attempt=attempt
-            )
             route = result.route
             if route is None:
                 log.error("no route matches topic %r; dead-lettering it", message.topic)
@@ -245,6 +271,10 @@ class MessagePipeline:
             metrics.retried(pattern)
             await asyncio.sleep(delay)
             attempt += 1
+            started = time.perf_counter()
+            result = await self.dispatcher.dispatch(
+                message, client=self.publisher, worker_id=self.worker_id, attempt=attempt
+            )
 
     async def _dead_letter(
         self,

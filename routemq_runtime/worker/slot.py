@@ -1,8 +1,9 @@
 """One worker slot in one process: transport + dispatch + retries/dead letters + heartbeat.
 
 ``run_slot`` is what the supervisor calls in a forked child. It returns the process exit code:
-0 after a drain on SIGTERM/SIGINT, :data:`EXIT_BOOT_ERROR` when restarting cannot help (unknown
-route, broker refusing the credentials or a subscription).
+0 after a drain on SIGTERM/SIGINT (or after retiring on :data:`RETIRE_SIGNAL`),
+:data:`EXIT_BOOT_ERROR` when restarting cannot help (unknown route, broker refusing the
+credentials or a subscription).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from routemq_runtime.log import configure_from_config
@@ -23,6 +25,10 @@ log = logging.getLogger("routemq.worker")
 EXIT_OK = 0
 EXIT_BOOT_ERROR = 3
 """The slot cannot work with this code or configuration; restarting it will not help."""
+
+RETIRE_SIGNAL = signal.SIGUSR1
+"""Asks a slot to leave for good (scale-down): unsubscribe, drain, end its broker session.
+SIGTERM/SIGINT drain too but keep the session, for a restart under the same client id."""
 
 _TICK = 1.0
 
@@ -75,6 +81,7 @@ class Slot:
         )
         self._stop: asyncio.Event | None = None
         self._stop_signal: int | None = None
+        self._retiring = False
         self._reported_reconnects = 0
 
     # -- transport callbacks -------------------------------------------------------------------
@@ -83,7 +90,7 @@ class Slot:
         self.pipeline.submit(raw)
 
     def _on_ready(self, ready: bool) -> None:
-        if ready:
+        if ready and not self._retiring:
             if self.spec.ready_path is not None:
                 _touch(self.spec.ready_path)
         else:
@@ -99,11 +106,22 @@ class Slot:
             self._stop_signal = signum
             self._stop.set()
 
+    def request_retire(self) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self._retiring = True
+            self.request_stop(RETIRE_SIGNAL)
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        # Plain `def` handlers run in this pool: as many at once as the slot takes messages
+        # (threads are started only when needed).
+        loop.set_default_executor(
+            ThreadPoolExecutor(self.spec.concurrency, thread_name_prefix="routemq-handler")
+        )
         self._stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(RETIRE_SIGNAL, self.request_retire)
         spec = self.spec
         log.info(
             "slot %s starting: client id %r, routes %s, concurrency %d, MQTT %s",
@@ -113,16 +131,55 @@ class Slot:
             spec.concurrency,
             spec.config.mqtt_protocol,
         )
+        # The heartbeat goes on while draining: a slot finishing its work is alive.
         ticker = loop.create_task(self._tick())
         self.transport.start()
         try:
             await self._stop.wait()
+            if self.transport.fatal_error is not None:
+                await self.transport.close(timeout=1.0)
+                self._finish()
+                return EXIT_BOOT_ERROR
+            if self._retiring:
+                return await self._retire()
+            return await self._drain()
         finally:
             ticker.cancel()
-        if self.transport.fatal_error is not None:
-            await self.transport.close(timeout=1.0)
-            self._finish()
-            return EXIT_BOOT_ERROR
+
+    async def _retire(self) -> int:
+        """Leave for good (scaled down): unsubscribe, handle what the broker still holds for
+        this session, then end the session so that nothing more is queued for it.
+
+        Every round waits until all received messages are handled and acked, then sends a
+        barrier (an UNSUBSCRIBE the broker answers after processing those acks, and after
+        sending whatever its queue still had room to send). A round that brings no new message
+        means the session is empty. If that does not happen within the drain budget, the slot
+        stops as on SIGTERM and keeps its session, so that nothing is lost.
+        """
+        config = self.spec.config
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.drain_timeout
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        log.info("retiring: unsubscribing, then handling what the broker still holds for it")
+        if await self.transport.unsubscribe_all(left()):
+            while left() > 0 and await self.pipeline.wait_settled(left()):
+                before = self.transport.received
+                if not await self.transport.barrier(left()):
+                    break
+                if self.transport.received == before and self.pipeline.settled:
+                    await self.transport.close(timeout=min(5.0, left() + 1), forget_session=True)
+                    self._finish()
+                    log.info(
+                        "slot %s retired: %d handled, %d dead-lettered; session ended",
+                        self.spec.slot_id,
+                        self.pipeline.handled,
+                        self.pipeline.dead_lettered,
+                    )
+                    return EXIT_OK
+        log.warning("could not empty the session in time; stopping and keeping it instead")
         return await self._drain()
 
     async def _drain(self) -> int:
@@ -187,7 +244,18 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
         return EXIT_BOOT_ERROR
     # A child forked from a process that was running an event loop inherits its thread state.
     asyncio.events._set_running_loop(None)
-    slot = Slot(spec, routes)
+    try:
+        slot = Slot(spec, routes)
+    except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built
+        config = spec.config
+        files = {
+            "MQTT_TLS_CA_FILE": config.mqtt_tls_ca_file,
+            "MQTT_TLS_CERT_FILE": config.mqtt_tls_cert_file,
+            "MQTT_TLS_KEY_FILE": config.mqtt_tls_key_file,
+        }
+        named = ", ".join(f"{k}={v!r}" for k, v in files.items() if v) or "no TLS files set"
+        log.error("slot %s cannot load its TLS settings (%s): %s", spec.slot_id, named, error)
+        return EXIT_BOOT_ERROR
     try:
         return asyncio.run(slot.run())
     except Exception as error:

@@ -247,12 +247,6 @@ def test_supervisor_killed_mid_stream(drill_app, publisher, report):
     assert again.stop()[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a slot removed by scale-down keeps its persistent session, which goes on collecting "
-    "its share of the stream; needs the worker's RETIRE_SIGNAL (unsubscribe, drain, disconnect "
-    "with session expiry 0)",
-)
 def test_scale_down_under_load_loses_nothing(drill_app, publisher, report):
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()

@@ -327,12 +327,6 @@ def test_ttin_and_ttou_change_the_slot_count_of_a_live_app(make_app, publisher):
     assert run.stop()[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a slot removed by scaling down must end its broker session (unsubscribe, drain, "
-    "session expiry 0); until the worker offers a RETIRE_SIGNAL for that, the drained slot's "
-    "persistent session keeps receiving its round-robin share (measured: 100 of 300 parked)",
-)
 def test_removed_slot_leaves_no_session_collecting_messages(make_app, publisher):
     """After scaling down, new messages go to the remaining slots only."""
     app = make_app("jobs/{kind}=3")

@@ -140,3 +140,32 @@ def test_slot_spec_rejects_a_slot_without_routes() -> None:
             client_id="c",
             config=Config(),
         )
+
+
+def test_batched_histogram_matches_observing_one_by_one() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from routemq_runtime import metrics
+
+    registry = CollectorRegistry()
+    batched = Histogram("b_seconds", "b", ["w"], buckets=metrics._BUCKETS, registry=registry)
+    direct = Histogram("d_seconds", "d", ["w"], buckets=metrics._BUCKETS, registry=registry)
+    local = metrics._LocalHistogram(batched.labels("x"))
+    assert not local.direct
+    values = [0.0001, 0.0005, 0.0006, 0.001, 0.3, 1, 60, 61]
+    for value in values:
+        local.observe(value)
+        direct.labels("x").observe(value)
+    local.flush()
+    local.flush()  # a second flush adds nothing
+
+    def samples(name: str) -> list[tuple[str, str | None, float]]:
+        return [
+            (s.name.split("_", 1)[1], s.labels.get("le"), s.value)
+            for family in registry.collect()
+            if family.name == name
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples("b_seconds") == samples("d_seconds")

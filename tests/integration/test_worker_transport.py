@@ -310,3 +310,35 @@ def test_tls_connection_verified_against_the_ca(
 
     asyncio.run(scenario())
     assert broker.port != tls_port
+
+
+def test_unloadable_tls_file_is_a_boot_error_naming_it(tmp_path, caplog) -> None:
+    """Called directly (without the app's start-up checks), a bad CA file still names itself."""
+    import logging
+
+    from routemq_runtime.config import Config
+    from routemq_runtime.routing import Router
+    from routemq_runtime.worker import EXIT_BOOT_ERROR, SlotSpec, run_slot
+
+    async def handle() -> None:
+        return None
+
+    router = Router()
+    router.on("jobs/+", handle, qos=1, shared=True)
+    missing = str(tmp_path / "no-such-ca.pem")
+    config = Config(mqtt_port=1, mqtt_tls=True, mqtt_tls_ca_file=missing)
+    spec = SlotSpec(
+        slot_id="jobs-plus-0",
+        index=0,
+        route_patterns=("jobs/+",),
+        shared=True,
+        group="g",
+        client_id="tls-boot-test",
+        config=config,
+        concurrency=1,
+        heartbeat_path=None,
+        ready_path=None,
+    )
+    with caplog.at_level(logging.ERROR, logger="routemq"):
+        assert run_slot(spec, router) == EXIT_BOOT_ERROR
+    assert f"MQTT_TLS_CA_FILE={missing!r}" in caplog.text
