@@ -144,6 +144,9 @@ def publish_backlog(broker: Mosquitto, count: int) -> float:
         client.publish(f"bench/dev-{i % 100:03d}/data", payloads[i % 100], qos=1)
         if i % 200 == 0:
             client.loop(0)
+        # paho's packet ids are 16 bits: far more than 65,535 unconfirmed would reuse ids.
+        while i - acked[0] >= 20_000:
+            client.loop(0.01)
     deadline = time.monotonic() + 120
     while acked[0] < count and time.monotonic() < deadline:
         client.loop(0.01)
