@@ -58,6 +58,7 @@ ORIGINAL_VERSION = "0.25.0"
 FASTSTREAM_VERSION = "0.7.8"
 MIB = 1024
 OUTSTANDING = 20_000  # publications queued in paho at most
+HOT_TOPIC = "sensors/dev-{device:03d}/data"
 
 
 # -- systems ----------------------------------------------------------------------------------
@@ -282,71 +283,11 @@ def mosquitto_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-def prime_session(broker: Any, client_id: str, topic_filter: str, qos: int, protocol: str) -> None:
-    """Create an offline persistent session subscribed to ``topic_filter`` at ``qos``."""
-    import paho.mqtt.client as mqtt
-
-    v5 = protocol == "5"
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else False,
-    )
-    subscribed: list[bool] = []
-    client.on_subscribe = lambda *args: subscribed.append(True)
-    if v5:
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        client.connect(broker.host, broker.port, clean_start=True, properties=props)
-    else:
-        client.connect(broker.host, broker.port)
-    client.subscribe(topic_filter, qos)
-    deadline = time.monotonic() + 10
-    while not subscribed and time.monotonic() < deadline:
-        client.loop(0.05)
-    if not subscribed:
-        raise RuntimeError(f"broker did not confirm the subscription of {client_id}")
-    client.disconnect()
-    client.loop(0.05)
-
-
 def publish(broker: Any, count: int) -> float:
     """Queue ``count`` QoS 1 messages (``sensors/{id}/data``, ~100-byte JSON); returns msg/s."""
-    import paho.mqtt.client as mqtt
-    from throughput import payload_for
+    from throughput import publish_backlog
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    acked = [0]
-
-    def on_publish(*args: Any) -> None:
-        acked[0] += 1
-
-    client.on_publish = on_publish
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    payloads = [payload_for(i) for i in range(100)]
-    started = time.perf_counter()
-    for i in range(count):
-        # paho keys unacknowledged messages by their 16-bit id: more than 65,535 queued at once
-        # would overwrite each other and never be acknowledged.
-        while i - acked[0] > OUTSTANDING:
-            time.sleep(0.001)
-        client.publish(f"sensors/dev-{i % 100:03d}/data", payloads[i % 100], qos=1)
-    deadline = time.monotonic() + 300
-    while acked[0] < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    client.disconnect()
-    client.loop_stop()
-    if acked[0] < count:
-        raise RuntimeError(f"the broker acknowledged {acked[0]} of {count} publications")
-    return count / elapsed
+    return publish_backlog(broker, count, HOT_TOPIC, OUTSTANDING, timeout=300)
 
 
 def forget_sessions(broker: Any, client_ids: list[str]) -> None:
@@ -505,6 +446,8 @@ def combine(job: Job, results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None]) -> dict[str, Any]:
+    from throughput import prime_session
+
     scenarios = [SCENARIOS[k] for k in args.scenarios]
     wanted = set(args.systems)
     broker = start_broker()
@@ -541,8 +484,8 @@ def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None])
                             broker,
                             client_id,
                             filt.format(group=job.group),
-                            scenario.qos,
                             job.system.protocol,
+                            scenario.qos,
                         )
                 rate = publish(broker, backlog)
                 publish_rates[scenario.key].append(rate)
@@ -639,9 +582,11 @@ def profile_routemq(
     broker: Any, env: Environment, tools: Environment, count: int, logs: Path
 ) -> dict:
     """Drain one QoS 1 backlog with a RouteMQ slot under py-spy (sampling, non-blocking)."""
+    from throughput import prime_session
+
     job = Job(SYSTEMS["routemq"], SCENARIOS["qos1"], 99, count)
     client_id = job.client_ids()[0]
-    prime_session(broker, client_id, f"$share/{job.group}/{HOT_FILTER}", 1, "3.1.1")
+    prime_session(broker, client_id, f"$share/{job.group}/{HOT_FILTER}", "3.1.1")
     publish(broker, count)
     raw = logs / "profile.txt"
     spy: list[subprocess.Popen[bytes]] = []
@@ -723,12 +668,10 @@ def supervised_memory(broker: Any, count: int) -> dict[str, Any]:
     """Per-worker memory of a real app run by the supervisor (2 forked slots) after a load."""
     from workload import memory_kib
 
+    from tests.support.apps import write_app
+
     with tempfile.TemporaryDirectory(prefix="routemq-supervised-") as tmp:
-        app = Path(tmp)
-        (app / "app" / "routers").mkdir(parents=True)
-        (app / "app" / "__init__.py").write_text("")
-        (app / "app" / "routers" / "__init__.py").write_text("")
-        (app / "app" / "routers" / "bench.py").write_text(SUPERVISED_ROUTER)
+        app = write_app(Path(tmp), {"bench": SUPERVISED_ROUTER})
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(
             PYTHONPATH=str(ROOT),

@@ -81,8 +81,10 @@ def memory_kib() -> dict[str, int]:
 # -- backlog ---------------------------------------------------------------------------------
 
 
-def prime_session(broker: Mosquitto, client_id: str, topic_filter: str, protocol: str) -> None:
-    """Create the consumer's persistent session and subscription, then leave it offline."""
+def prime_session(
+    broker: Mosquitto, client_id: str, topic_filter: str, protocol: str, qos: int = 1
+) -> None:
+    """Create the consumer's persistent session, subscribed at ``qos``, then leave it offline."""
     v5 = protocol == "5"
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -90,25 +92,25 @@ def prime_session(broker: Mosquitto, client_id: str, topic_filter: str, protocol
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         clean_session=None if v5 else False,
     )
-    props = None
+    subscribed: list[bool] = []
+    client.on_subscribe = lambda *args: subscribed.append(True)
     if v5:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-    subscribed: list[bool] = []
-    client.on_subscribe = lambda *args: subscribed.append(True)
-    if v5:
         client.connect(broker.host, broker.port, clean_start=True, properties=props)
     else:
         client.connect(broker.host, broker.port)
-    client.subscribe(topic_filter, 1)
+    client.subscribe(topic_filter, qos)
     deadline = time.monotonic() + 10
     while not subscribed and time.monotonic() < deadline:
-        client.loop(0.1)
+        client.loop(0.05)
+    if not subscribed:
+        raise RuntimeError(f"broker did not confirm the subscription of {client_id}")
     client.disconnect()
-    client.loop(0.1)
+    client.loop(0.05)
 
 
 def forget_session(broker: Mosquitto, client_id: str) -> None:
@@ -125,8 +127,20 @@ def forget_session(broker: Mosquitto, client_id: str) -> None:
     client.loop(0.1)
 
 
-def publish_backlog(broker: Mosquitto, count: int) -> float:
-    """Publish ``count`` QoS 1 messages with up to 1,000 in flight; returns the rate."""
+def publish_backlog(
+    broker: Mosquitto,
+    count: int,
+    topic: str = "bench/dev-{device:03d}/data",
+    outstanding: int = 20_000,
+    timeout: float = 120.0,
+) -> float:
+    """Publish ``count`` QoS 1 messages, ~100-byte JSON, to ``topic`` (formatted with
+    ``device``, one of 100); returns the rate.
+
+    Up to 1,000 are in flight; at most ``outstanding`` are unconfirmed at any time, because paho
+    keys them by their 16-bit packet id: past 65,535 they would overwrite each other and never be
+    confirmed.
+    """
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
@@ -138,16 +152,16 @@ def publish_backlog(broker: Mosquitto, count: int) -> float:
     client.on_publish = on_publish
     client.connect(broker.host, broker.port)
     payloads = [payload_for(i) for i in range(100)]
+    topics = [topic.format(device=i) for i in range(100)]
     started = time.perf_counter()
     # No network thread: publish() writes directly, loop() collects PUBACKs now and then.
     for i in range(count):
-        client.publish(f"bench/dev-{i % 100:03d}/data", payloads[i % 100], qos=1)
+        client.publish(topics[i % 100], payloads[i % 100], qos=1)
         if i % 200 == 0:
             client.loop(0)
-        # paho's packet ids are 16 bits: far more than 65,535 unconfirmed would reuse ids.
-        while i - acked[0] >= 20_000:
+        while i - acked[0] >= outstanding:
             client.loop(0.01)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while acked[0] < count and time.monotonic() < deadline:
         client.loop(0.01)
     elapsed = time.perf_counter() - started

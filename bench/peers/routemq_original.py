@@ -15,7 +15,6 @@ import functools
 import os
 import signal
 import threading
-import time
 import types
 from importlib.metadata import version
 from typing import Any
@@ -33,15 +32,9 @@ from workload import (
     parser,
     report,
     route_patterns,
+    stop_when_idle,
     wait_for_go,
 )
-
-
-def stop_when_idle(tally: Tally, idle: float) -> None:
-    while tally.idle_for() < idle and tally.count < tally.limit:
-        time.sleep(1.0)
-    if tally.count < tally.limit:
-        os.kill(os.getpid(), signal.SIGINT)
 
 
 def main() -> int:
@@ -91,7 +84,8 @@ def main() -> int:
     ]
     broker = {"broker": args.host, "port": str(args.port), "client_id_prefix": "bench"}
     worker = BenchWorker(0, "", shared_routes, broker, args.group)
-    threading.Thread(target=stop_when_idle, args=(tally, args.idle), daemon=True).start()
+    idle = (tally, args.idle, signal.SIGINT)
+    threading.Thread(target=stop_when_idle, args=idle, daemon=True).start()
     routemq.worker_manager.configure_logging(log_to_console=True)
     wait_for_go(tally)
     worker.run()

@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from typing import Any
 
 from workload import (
@@ -21,6 +20,7 @@ from workload import (
     parser,
     report,
     route_patterns,
+    stop_when_idle,
     wait_for_go,
 )
 
@@ -75,19 +75,12 @@ def main() -> int:
         config=config,
         concurrency=args.concurrency,
     )
-    threading.Thread(target=stop_when_idle, args=(tally, args.idle), daemon=True).start()
+    idle = (tally, args.idle, signal.SIGTERM)
+    threading.Thread(target=stop_when_idle, args=idle, daemon=True).start()
     wait_for_go(tally)
     code = run_slot(spec, router)
     report(tally, exit=code, routemq=__version__)
     return 0
-
-
-def stop_when_idle(tally: Tally, idle: float) -> None:
-    """Stop the slot if the backlog dries up before the limit (a broken run, reported as such)."""
-    while tally.idle_for() < idle and tally.count < tally.limit:
-        time.sleep(1.0)
-    if tally.count < tally.limit:
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

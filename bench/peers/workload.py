@@ -136,6 +136,17 @@ def wait_for_go(tally: Tally) -> None:
     tally.started = time.monotonic()
 
 
+def stop_when_idle(tally: Tally, idle: float, sig: int) -> None:
+    """Send ``sig`` to this process if the backlog dries up before the limit.
+
+    That is a broken run, reported as such; run it on a daemon thread.
+    """
+    while tally.idle_for() < idle and tally.count < tally.limit:
+        time.sleep(1.0)
+    if tally.count < tally.limit:
+        os.kill(os.getpid(), sig)
+
+
 def report(tally: Tally, **extra: object) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -21,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from tests.catalogue.table import DOC, ROWS, Row, current_doc_table, render
+from tests.support.apps import clean_env, launch, run_argv, run_runtime, write_app
 from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.polling import wait_for
+from tests.support.supervised import http_get
 
-REPO = Path(__file__).resolve().parents[2]
 ROUTEMQ = Path(sys.executable).parent / "routemq"
 PASSWORD = "s3cret-Pa55word"  # a test broker's password
 
@@ -51,24 +52,8 @@ router = Router()
 """
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any RouteMQ setting, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MQTT_", "WORKER_", "ROUTEMQ_", "PROMETHEUS_"))
-    }
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
 def make_app(root: Path) -> Path:
-    for package in ("app", "app/routers", "app/controllers", "app/middleware", "tests"):
-        (root / package).mkdir(parents=True, exist_ok=True)
-        (root / package / "__init__.py").write_text("")
-    (root / "app" / "routers" / "ok.py").write_text(GOOD_ROUTER)
-    return root
+    return write_app(root, {"ok": GOOD_ROUTER}, ("app/controllers", "app/middleware", "tests"))
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -77,17 +62,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     } | {str(p.relative_to(root)) + "/": b"" for p in root.rglob("*") if p.is_dir()}
-
-
-def run_runtime(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 20.0):
-    return subprocess.run(
-        [sys.executable, "-m", "routemq_runtime", *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def run_routemq(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -161,7 +135,7 @@ def check_runtime(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> N
         env.update({k: fill(v, values) for k, v in row.setup["env"].items()})
     elif row.kind == "argv":
         argv = [fill(a, values) for a in row.setup["argv"]]
-    result = run_runtime(argv, env, tmp_path)
+    result = run_runtime(argv, env, tmp_path, timeout=20)
     output = result.stdout + result.stderr
     assert result.returncode == row.exit_code, f"row {row.id}:\n{output}"
     assert_clear(row, output, fill(row.message, values))
@@ -188,27 +162,6 @@ def check_cli(row: Row, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- broker rows
-
-
-def start_app(app: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "routemq_runtime", "run", "--app-dir", str(app)],
-        cwd=app,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_app(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def password_broker(mosquitto_factory, tmp_path: Path) -> Mosquitto:
@@ -245,12 +198,13 @@ def check_broker(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> No
         ROUTEMQ_APP_NAME="creds",
         ROUTEMQ_LOG_LEVEL="DEBUG",
     )
-    process = start_app(app, env, log)
+    run = launch(run_argv(app), env, app, log, health=False)
     try:
-        code = process.wait(20)
+        code = run.wait(20)
     finally:
-        stop_app(process)
-    output = log.read_text(errors="replace")
+        run.stop(15, whole_group=True)
+        run.cleanup()
+    output = run.output()
     assert code == row.exit_code, output
     client = re.search(r"client id '([^']+)'", output)
     assert client, output
@@ -269,12 +223,12 @@ def check_missing_broker(row: Row, app: Path, log: Path, request) -> None:
         ROUTEMQ_HEALTH_HOST="127.0.0.1",
         ROUTEMQ_APP_NAME="nobroker",
     )
-    process = start_app(app, env, log)
+    run = launch(run_argv(app), env, app, log, health=False)
     broker = None
     try:
         time.sleep(5.0)
-        output = log.read_text(errors="replace")
-        assert process.poll() is None, f"the app gave up without a broker:\n{output}"
+        output = run.output()
+        assert run.process.poll() is None, f"the app gave up without a broker:\n{output}"
         attempts = output.count("reconnecting in")
         restarts = output.count("restarting in")
         assert_clear(row, output, row.message)
@@ -286,17 +240,16 @@ def check_missing_broker(row: Row, app: Path, log: Path, request) -> None:
 
         # The broker comes up: the same process connects and becomes ready.
         broker = Mosquitto(port=port).start()
-        from tests.integration.test_supervisor_processes import http_get, wait_for
-
         wait_for(
             lambda: http_get(health, "/readyz")[0] == 200, 20, "readiness once the broker is up"
         )
         assert http_get(health, "/livez")[0] == 200
     finally:
-        stop_app(process)
+        code, _ = run.stop(15, whole_group=True)
+        run.cleanup()
         if broker is not None:
             broker.cleanup()
-    assert process.returncode == row.exit_code, log.read_text(errors="replace")
+    assert code == row.exit_code, run.output()
 
 
 # ---------------------------------------------------------------------------- the document

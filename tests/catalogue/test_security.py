@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from tests.catalogue.test_catalogue import PASSWORD, clean_env, make_app, password_broker
-from tests.integration.test_supervisor_processes import http_get, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.catalogue.test_catalogue import PASSWORD, make_app, password_broker
+from tests.support.apps import clean_env, launch, run_argv
+from tests.support.mosquitto import Mosquitto
+from tests.support.polling import wait_for
+from tests.support.publishing import NumberedPublisher
+from tests.support.supervised import Supervised, http_get
 
 RECORDING_ROUTER = """\
 import os
@@ -38,60 +38,20 @@ router.on("secure/{name}", record, qos=1)
 """
 
 
-class RunningApp:
-    """``python -m routemq_runtime run`` of an app dir, its output in a file, stopped by pid."""
-
-    def __init__(self, app: Path, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.health = free_port()
-        env = {**env, "ROUTEMQ_HEALTH_PORT": str(self.health), "ROUTEMQ_HEALTH_HOST": "127.0.0.1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "routemq_runtime", "run", "--app-dir", str(app)],
-            cwd=app,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def ready(self, timeout: float = 15.0) -> None:
-        def check() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the app exited:\n{self.output()}")
-            try:
-                return http_get(self.health, "/readyz")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(check, timeout, "the app to be ready")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+def running_app(app: Path, env: dict[str, str], log: Path) -> Supervised:
+    """``python -m routemq_runtime run`` of an app dir, on a health port of its own."""
+    return launch(run_argv(app), env, app, log)
 
 
-def publish(broker: Mosquitto, topic: str, ids: range, **tls: str) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    if "username" in tls:
-        client.username_pw_set(tls.pop("username"), tls.pop("password"))
-    if tls:
-        client.tls_set(ca_certs=tls["ca"], certfile=tls["cert"], keyfile=tls["key"])
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        for i in ids:
-            client.publish(topic, json.dumps({"id": i}), qos=1).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+def stop(run: Supervised) -> int:
+    code, _ = run.stop(20, whole_group=True)
+    run.cleanup()
+    return code
+
+
+def publish(broker: Mosquitto, topic: str, ids: range, **options: Any) -> None:
+    with NumberedPublisher(broker, **options) as publisher:
+        publisher.publish(topic, ids)
 
 
 def recording_app(tmp_path: Path) -> tuple[Path, Path]:
@@ -121,14 +81,14 @@ def test_the_password_appears_in_no_log_line_or_endpoint(mosquitto_factory, tmp_
         ROUTEMQ_APP_NAME="secret",
         RECORD_FILE=str(records),
     )
-    run = RunningApp(app, env, tmp_path / "app.log")
+    run = running_app(app, env, tmp_path / "app.log")
     try:
-        run.ready()
-        publish(broker, "secure/a", range(5), username="worker", password=PASSWORD)
+        run.wait_ready()
+        publish(broker, "secure/a", range(5), credentials=("worker", PASSWORD))
         wait_for(lambda: recorded(records) == set(range(5)), 10, "5 handled messages")
-        endpoints = b"".join(http_get(run.health, p)[1] for p in ("/livez", "/readyz", "/metrics"))
+        endpoints = b"".join(http_get(run.port, p)[1] for p in ("/livez", "/readyz", "/metrics"))
     finally:
-        code = run.stop()
+        code = stop(run)
     output = run.output()
     assert code == 0, output
     assert "Sending CONNECT (u1, p1" in output, "the DEBUG packet log of the login was captured"
@@ -270,22 +230,24 @@ def test_tls_ca_and_client_certificate_reach_paho(tls_broker, tmp_path):
         ROUTEMQ_APP_NAME="tls",
         RECORD_FILE=str(records),
     )
-    run = RunningApp(app, env, tmp_path / "app.log")
+    run = running_app(app, env, tmp_path / "app.log")
     try:
         # The broker demands a client certificate signed by the CA and the worker checks the
         # broker's against the CA file: ready means both files were used.
-        run.ready()
+        run.wait_ready()
         publish(
             broker,
             "secure/tls",
             range(3),
-            ca=str(files["ca"]),
-            cert=str(files["client_cert"]),
-            key=str(files["client_key"]),
+            tls={
+                "ca": str(files["ca"]),
+                "cert": str(files["client_cert"]),
+                "key": str(files["client_key"]),
+            },
         )
         wait_for(lambda: recorded(records) == {0, 1, 2}, 10, "3 messages over TLS")
     finally:
-        assert run.stop() == 0, run.output()
+        assert stop(run) == 0, run.output()
 
 
 @pytest.mark.integration
@@ -314,14 +276,14 @@ def test_tls_is_verified_and_a_refused_handshake_is_retried(
             "MQTT_TLS_CERT_FILE": str(files["client_cert"]),
             "MQTT_TLS_KEY_FILE": str(files["client_key"]),
         }
-    run = RunningApp(app, env, tmp_path / "app.log")
+    run = running_app(app, env, tmp_path / "app.log")
     try:
         wait_for(lambda: expected in run.output(), 10, f"{expected!r} in the log")
         time.sleep(0.5)
-        assert http_get(run.health, "/readyz")[0] == 503
+        assert http_get(run.port, "/readyz")[0] == 503
         assert run.process.poll() is None, "a refused handshake is retried, not fatal"
     finally:
-        run.stop()
+        stop(run)
     assert "Traceback" not in run.output()
 
 

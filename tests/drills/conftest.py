@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.harness import DrillApp, DrillResult, StreamPublisher
+from tests.drills.harness import DrillApp, DrillResult
 from tests.support.mosquitto import Mosquitto
+from tests.support.publishing import NumberedPublisher
 
 _RESULTS: list[DrillResult] = []
 
@@ -24,10 +25,9 @@ def broker() -> Iterator[Mosquitto]:
 
 
 @pytest.fixture
-def publisher(broker: Mosquitto) -> Iterator[StreamPublisher]:
-    pub = StreamPublisher(broker)
-    yield pub
-    pub.close()
+def publisher(broker: Mosquitto) -> Iterator[NumberedPublisher]:
+    with NumberedPublisher(broker, prefix="drill-pub") as pub:
+        yield pub
 
 
 @pytest.fixture

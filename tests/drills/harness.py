@@ -1,4 +1,4 @@
-"""What the fault drills share: a drill app, a numbered publisher, the ledger of handled ids.
+"""What the fault drills share: the drill app, its dead letters and the table of results.
 
 The drill app is run exactly as users run theirs (``python -m routemq_runtime run --workers``).
 Its one route is served by a few slots; every handler appends ``worker id`` to a file of its own
@@ -10,24 +10,18 @@ which were completed more than once.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import textwrap
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from tests.integration.test_supervisor_processes import Supervised, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.apps import RecordingApp
+from tests.support.mosquitto import Mosquitto
 
 DRILL_ROUTER = textwrap.dedent(
     """
@@ -94,135 +88,14 @@ DRILL_ROUTER = textwrap.dedent(
 )
 
 
-class Ledger:
-    """The ids the handlers recorded, one file per process."""
+class DrillApp(RecordingApp):
+    """The drill app: ``workers`` slots of its one route, run with ``--workers``."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def lines(self) -> list[list[str]]:
-        out = []
-        for path in self.directory.glob("*.log"):
-            out += [line.split() for line in path.read_text().splitlines() if line]
-        return out
-
-    def ids(self) -> Counter[int]:
-        return Counter(int(parts[1]) for parts in self.lines())
-
-    def count(self) -> int:
-        return sum(self.ids().values())
-
-    def wait_for(self, expected: set[int], timeout: float) -> Counter[int]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ids = self.ids()
-            if expected <= set(ids):
-                return ids
-            time.sleep(0.1)
-        return self.ids()
-
-
-class DrillApp:
-    """A drill app directory and its runs under the supervisor."""
+    start_args = ("--workers",)
 
     def __init__(self, root: Path, broker: Mosquitto, workers: int, **env: str) -> None:
-        (root / "app" / "routers").mkdir(parents=True)
-        (root / "app" / "__init__.py").write_text("")
-        (root / "app" / "routers" / "__init__.py").write_text("")
-        (root / "app" / "routers" / "drill.py").write_text(DRILL_ROUTER)
-        self.root = root
-        self.broker = broker
+        super().__init__(root, broker, DRILL_ROUTER, DRILL_WORKERS=str(workers), **env)
         self.workers = workers
-        tag = uuid.uuid4().hex[:6]
-        # Own app name (client ids), group and topics: no session of another drill collects
-        # this drill's messages on the shared broker.
-        self.prefix = f"d{tag}"
-        self.ledger = Ledger(root / "records")
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MQTT_", "WORKER_", "ROUTEMQ_", "PROMETHEUS_"))
-        }
-        self.env = {
-            **base,
-            "PYTHONPATH": str(REPO),
-            "RECORD_DIR": str(self.ledger.directory),
-            "TOPIC_PREFIX": self.prefix,
-            "DRILL_WORKERS": str(workers),
-            "MQTT_BROKER": broker.host,
-            "MQTT_PORT": str(broker.port),
-            "MQTT_GROUP_NAME": f"g{tag}",
-            "ROUTEMQ_APP_NAME": f"drill{tag}",
-            "ROUTEMQ_HEALTH_HOST": "127.0.0.1",
-            "ROUTEMQ_DLQ_PREFIX": f"dlq{tag}",
-            **env,
-        }
-        self.runs: list[Supervised] = []
-
-    def topic(self, name: str) -> str:
-        return f"{self.prefix}/{name}"
-
-    @property
-    def dlq_filter(self) -> str:
-        return f"{self.env['ROUTEMQ_DLQ_PREFIX']}/#"
-
-    def start(self) -> Supervised:
-        argv = [sys.executable, "-m", "routemq_runtime", "run", "--workers"]
-        argv += ["--app-dir", str(self.root)]
-        port = free_port()
-        env = {**self.env, "ROUTEMQ_HEALTH_PORT": str(port)}
-        run = Supervised(argv, env, self.root, port, f"run-{len(self.runs)}.log")
-        self.runs.append(run)
-        return run
-
-    def output(self) -> str:
-        return "".join(run.output() for run in self.runs)
-
-    def cleanup(self) -> None:
-        for run in self.runs:
-            run.cleanup()
-
-
-class StreamPublisher:
-    """QoS 1 publisher of numbered JSON messages; waits for every PUBACK."""
-
-    def __init__(self, broker: Mosquitto) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"drill-pub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.max_inflight_messages_set(100)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def publish(self, topic: str, ids: Iterable[int], per_second: float = 0) -> None:
-        infos = []
-        gap = 1.0 / per_second if per_second else 0.0
-        started = time.monotonic()
-        for n, i in enumerate(ids):
-            infos.append(self.client.publish(topic, json.dumps({"id": i}), qos=1))
-            if gap:
-                delay = started + n * gap - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-        for info in infos:
-            info.wait_for_publish(30)
-
-    def publish_raw(self, items: Iterable[tuple[str, bytes]]) -> None:
-        infos = [self.client.publish(topic, payload, qos=1) for topic, payload in items]
-        for info in infos:
-            info.wait_for_publish(30)
-
-    def in_background(self, topic: str, ids: Iterable[int], per_second: float = 0):
-        thread = threading.Thread(target=self.publish, args=(topic, list(ids), per_second))
-        thread.start()
-        return thread
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 class DeadLetters:
@@ -290,11 +163,3 @@ class DrillResult:
             f"| {self.name} | {self.published} | {self.completed} | {self.dead_lettered} "
             f"| {self.missing} | {self.duplicates} | {self.seconds:.1f} | {'; '.join(self.notes)} |"
         )
-
-
-def wait_slots(run: Supervised, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    return run.wait_ready(count=count, timeout=timeout)
-
-
-def wait_count(ledger: Ledger, at_least: int, timeout: float = 20.0) -> None:
-    wait_for(lambda: ledger.count() >= at_least, timeout, f"{at_least} handled messages")

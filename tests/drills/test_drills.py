@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.drills.harness import DeadLetters, DrillResult, wait_count, wait_slots
-from tests.integration.test_supervisor_processes import wait_for
+from tests.drills.harness import DeadLetters, DrillResult
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.drill, pytest.mark.integration]
 
@@ -33,14 +33,14 @@ def _slot(run, index: int) -> dict[str, Any]:
 def test_sigkill_one_worker_mid_stream(drill_app, publisher, report):
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()
-    wait_slots(run, 3)
+    run.wait_ready(count=3, timeout=20)
     victim = _slot(run, 1)
     started = time.monotonic()
     sender = publisher.in_background(app.topic("jobs/a"), range(STREAM), per_second=3000)
-    wait_count(app.ledger, STREAM // 3)
+    app.ledger.wait_count(STREAM // 3)
     os.kill(victim["pid"], signal.SIGKILL)
     sender.join(60)
-    ids = app.ledger.wait_for(set(range(STREAM)), 30)
+    ids = app.ledger.settle(set(range(STREAM)), 30)
     result = DrillResult.from_ledger("SIGKILL one of 3 workers", set(range(STREAM)), ids)
     result.seconds = time.monotonic() - started
     back = _slot(run, 1)
@@ -54,18 +54,18 @@ def test_sigkill_one_worker_mid_stream(drill_app, publisher, report):
 def test_sigterm_the_app_mid_stream_then_start_it_again(drill_app, publisher, report):
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()
-    wait_slots(run, 3)
+    run.wait_ready(count=3, timeout=20)
     started = time.monotonic()
     sender = publisher.in_background(app.topic("jobs/a"), range(STREAM), per_second=3000)
-    wait_count(app.ledger, STREAM // 3)
+    app.ledger.wait_count(STREAM // 3)
     code, drain_seconds = run.stop()
     assert code == 0, run.output()
     handled_before = len(app.ledger.ids())
     sender.join(60)  # the rest is queued in the three sessions meanwhile
 
     again = app.start()
-    wait_slots(again, 3)
-    ids = app.ledger.wait_for(set(range(STREAM)), 30)
+    again.wait_ready(count=3, timeout=20)
+    ids = app.ledger.settle(set(range(STREAM)), 30)
     result = DrillResult.from_ledger("SIGTERM the app, start again", set(range(STREAM)), ids)
     result.seconds = time.monotonic() - started
     result.notes.append(f"{handled_before} done before the stop; drained in {drain_seconds:.2f} s")
@@ -79,17 +79,17 @@ def test_broker_restart_mid_stream(drill_app, publisher, broker, report):
     # Slower slots, so that the restart finds a backlog queued and in flight.
     app = drill_app(3, HANDLER_DELAY="0.01", WORKER_CONCURRENCY="5")
     run = app.start()
-    wait_slots(run, 3)
+    run.wait_ready(count=3, timeout=20)
     started = time.monotonic()
     first, second = range(STREAM // 2), range(STREAM // 2, STREAM)
     publisher.publish(app.topic("jobs/a"), first)
-    wait_count(app.ledger, STREAM // 6)
+    app.ledger.wait_count(STREAM // 6)
     before = len(app.ledger.ids())
     # SIGTERM: mosquitto saves its sessions and queued messages, and loads them again.
     broker.restart()
     wait_for(lambda: publisher.client.is_connected(), 20, "the publisher to reconnect")
     publisher.publish(app.topic("jobs/a"), second)
-    ids = app.ledger.wait_for(set(range(STREAM)), 40)
+    ids = app.ledger.settle(set(range(STREAM)), 40)
     result = DrillResult.from_ledger("restart the broker", set(range(STREAM)), ids)
     result.seconds = time.monotonic() - started
     reconnected = app.output().count("session present: True")
@@ -114,7 +114,7 @@ def test_failing_handler_retries_then_dead_letters(drill_app, publisher, broker,
     dead = DeadLetters(broker, app.dlq_filter)
     try:
         run = app.start()
-        wait_slots(run, 3)
+        run.wait_ready(count=3, timeout=20)
         started = time.monotonic()
         publisher.publish(app.topic("jobs/a"), range(STREAM))
         failing = {i for i in range(STREAM) if i % 100 == 7}
@@ -170,7 +170,7 @@ def test_bad_payloads_are_handled_or_dead_lettered(drill_app, publisher, broker,
     dead = DeadLetters(broker, app.dlq_filter)
     try:
         run = app.start()
-        wait_slots(run, 2)
+        run.wait_ready(count=2, timeout=20)
         started = time.monotonic()
         publisher.publish_raw(items)
         to_dead = {n for n, k in expected.items() if k in ("malformed", "binary")}
@@ -216,10 +216,10 @@ def test_supervisor_killed_mid_stream(drill_app, publisher, report):
     """SIGKILL (or the OOM killer) takes the supervisor: its slots drain and exit with it."""
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()
-    slots = wait_slots(run, 3)
+    slots = run.wait_ready(count=3, timeout=20)
     started = time.monotonic()
     sender = publisher.in_background(app.topic("jobs/a"), range(STREAM), per_second=3000)
-    wait_count(app.ledger, STREAM // 3)
+    app.ledger.wait_count(STREAM // 3)
     run.signal(signal.SIGKILL)
     run.wait(10)
 
@@ -235,8 +235,8 @@ def test_supervisor_killed_mid_stream(drill_app, publisher, report):
     wait_for(lambda: all(gone(s["pid"]) for s in slots), 10, "orphaned slots to exit")
     sender.join(60)
     again = app.start()
-    wait_slots(again, 3)
-    ids = app.ledger.wait_for(set(range(STREAM)), 30)
+    again.wait_ready(count=3, timeout=20)
+    ids = app.ledger.settle(set(range(STREAM)), 30)
     result = DrillResult.from_ledger("SIGKILL the supervisor, start again", set(range(STREAM)), ids)
     result.seconds = time.monotonic() - started
     takeovers = again.output().count("connection lost")
@@ -250,14 +250,14 @@ def test_supervisor_killed_mid_stream(drill_app, publisher, report):
 def test_scale_down_under_load_loses_nothing(drill_app, publisher, report):
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()
-    wait_slots(run, 3)
+    run.wait_ready(count=3, timeout=20)
     started = time.monotonic()
     sender = publisher.in_background(app.topic("jobs/a"), range(STREAM), per_second=2000)
-    wait_count(app.ledger, STREAM // 4)
+    app.ledger.wait_count(STREAM // 4)
     run.signal(signal.SIGTTOU)
     wait_for(lambda: len(run.slots()) == 2, 20, "the third slot to be drained and removed")
     sender.join(60)
-    ids = app.ledger.wait_for(set(range(STREAM)), 5)
+    ids = app.ledger.settle(set(range(STREAM)), 5)
     result = DrillResult.from_ledger("scale down 3 -> 2 (SIGTTOU)", set(range(STREAM)), ids)
     result.seconds = time.monotonic() - started
     result.notes.append("no scale-up afterwards")
@@ -272,11 +272,11 @@ def test_scale_down_drains_first_and_a_returning_slot_gets_its_messages(
 ):
     app = drill_app(3, HANDLER_DELAY="0.002")
     run = app.start()
-    wait_slots(run, 3)
+    run.wait_ready(count=3, timeout=20)
     removed = _slot(run, 2)
     started = time.monotonic()
     sender = publisher.in_background(app.topic("jobs/a"), range(STREAM), per_second=2000)
-    wait_count(app.ledger, STREAM // 4)
+    app.ledger.wait_count(STREAM // 4)
     run.signal(signal.SIGTTOU)
     wait_for(lambda: len(run.slots()) == 2, 20, "the third slot to be drained and removed")
     sender.join(60)
@@ -287,8 +287,8 @@ def test_scale_down_drains_first_and_a_returning_slot_gets_its_messages(
     assert f"slot {removed['slot']} (pid {removed['pid']}) stopped: exited with code 0" in out
 
     run.signal(signal.SIGTTIN)  # the slot comes back under its client id
-    wait_slots(run, 3)
-    ids = app.ledger.wait_for(set(range(STREAM)), 30)
+    run.wait_ready(count=3, timeout=20)
+    ids = app.ledger.settle(set(range(STREAM)), 30)
     result = DrillResult.from_ledger(
         "scale down 3 -> 2 under load, later back to 3", set(range(STREAM)), ids
     )
@@ -310,10 +310,10 @@ def test_handler_blocking_longer_than_the_keepalive(drill_app, publisher, report
         BLOCK_SECONDS="8",
     )
     run = app.start()
-    wait_slots(run, 2)
+    run.wait_ready(count=2, timeout=20)
     started = time.monotonic()
     publisher.publish(app.topic("jobs/a"), range(1000))
-    ids = app.ledger.wait_for(set(range(1000)), 40)
+    ids = app.ledger.settle(set(range(1000)), 40)
     result = DrillResult.from_ledger(
         "sync handler blocks 8 s, keep-alive 5 s", set(range(1000)), ids
     )

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_supervisor_broker import App, write_app
-from tests.integration.test_supervisor_processes import http_get
+from tests.integration.test_supervisor_broker import ROUTER_MODULE, App
+from tests.support.apps import clean_env, run_runtime, write_app
 from tests.support.mosquitto import free_port
+from tests.support.supervised import Supervised, http_get
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 30):
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "routemq_runtime", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_runtime(list(args), clean_env(**(env or {})), cwd, timeout)
 
 
 def routes_by_key(slots: list[dict]) -> dict[str, int]:
@@ -43,8 +31,7 @@ def routes_by_key(slots: list[dict]) -> dict[str, int]:
 def app(tmp_path, mosquitto):
     made = App(tmp_path / "app", mosquitto, "jobs/{kind}=3,other/{kind}=2,direct/{kind}=0")
     yield made
-    for run in made.runs:
-        run.cleanup()
+    made.cleanup()
 
 
 def test_without_workers_every_route_gets_one_shared_slot(app):
@@ -97,8 +84,6 @@ def test_generated_main_py_reads_the_app_env_file(app, tmp_path):
         )
     )
     env = {k: v for k, v in app.env.items() if k not in ("MQTT_PORT", "MQTT_BROKER")}
-    from tests.integration.test_supervisor_processes import Supervised
-
     run = Supervised([sys.executable, str(app.root / "main.py")], env, tmp_path, port)
     app.runs.append(run)
     run.wait_ready(count=3)
@@ -107,7 +92,7 @@ def test_generated_main_py_reads_the_app_env_file(app, tmp_path):
 
 
 def test_a_router_that_fails_to_import_stops_start_up_naming_the_module(tmp_path):
-    root = write_app(tmp_path / "app")
+    root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
     (root / "app" / "routers" / "broken.py").write_text("import not_a_module_anywhere\n")
     result = run_cli("run", "--app-dir", str(root), cwd=tmp_path)
     assert result.returncode == 1
@@ -116,7 +101,7 @@ def test_a_router_that_fails_to_import_stops_start_up_naming_the_module(tmp_path
 
 
 def test_bad_configuration_and_arguments_are_refused_with_the_culprit(tmp_path):
-    root = write_app(tmp_path / "app")
+    root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
     env = {"MQTT_PORT": "eighty", "ROUTES": "a=1", "TOPIC_PREFIX": "x", "RECORD_DIR": "."}
     result = run_cli("run", "--app-dir", str(root), cwd=tmp_path, env=env)
     assert result.returncode == 2 and "MQTT_PORT='eighty'" in result.stderr

@@ -9,24 +9,24 @@ on the shared broker.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import textwrap
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from tests.integration.test_supervisor_processes import Supervised, http_get, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.apps import RecordingApp
+from tests.support.ledger import Ledger
+from tests.support.mosquitto import Mosquitto
+from tests.support.polling import wait_for
+from tests.support.publishing import NumberedPublisher
+from tests.support.supervised import Supervised, http_get
 
 pytestmark = pytest.mark.integration
 
@@ -61,109 +61,34 @@ ROUTER_MODULE = textwrap.dedent(
 )
 
 
-def write_app(root: Path) -> Path:
-    (root / "app" / "routers").mkdir(parents=True)
-    (root / "app" / "__init__.py").write_text("")
-    (root / "app" / "routers" / "__init__.py").write_text("")
-    (root / "app" / "routers" / "recorded.py").write_text(ROUTER_MODULE)
-    return root
-
-
-class Records:
-    """What the handlers of one app recorded: (worker, topic, id) per handled message."""
+class Records(Ledger):
+    """What the handlers of one app recorded: ``worker topic id`` per handled message."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
+        super().__init__(directory, id_field=2)
 
     def read(self) -> list[tuple[str, str, int]]:
-        out = []
-        for path in self.directory.glob("*.log"):
-            for line in path.read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 3:  # a line being written right now is skipped
-                    out.append((parts[0], parts[1], int(parts[2])))
-        return out
+        return [(worker, topic, int(i)) for worker, topic, i in self.lines()]
 
-    def ids(self) -> set[int]:
-        return {i for _, _, i in self.read()}
-
-    def wait_ids(self, expected: set[int], timeout: float = 20.0) -> list[tuple[str, str, int]]:
-        wait_for(lambda: expected <= self.ids(), timeout, f"{len(expected)} handled messages")
+    def wait_read(self, expected: set[int], timeout: float = 20.0) -> list[tuple[str, str, int]]:
+        self.wait_ids(expected, timeout)
         return self.read()
 
 
-class Publisher:
-    """A plain paho client publishing JSON ``{"id": n}`` messages at QoS 1."""
+class App(RecordingApp):
+    """An app whose routes (``pattern=count,...``) all record into :class:`Records`."""
 
-    def __init__(self, broker: Mosquitto) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"pub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.max_inflight_messages_set(200)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
+    ledger_type = Records
+    ledger: Records
 
-    def publish(self, topic: str, ids: range | list[int], pause_every: int = 0) -> None:
-        infos = []
-        for n, i in enumerate(ids):
-            infos.append(self.client.publish(topic, json.dumps({"id": i}), qos=1))
-            if pause_every and n % pause_every == pause_every - 1:
-                time.sleep(0.01)
-        for info in infos:
-            info.wait_for_publish(20)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    def __init__(self, root: Path, broker: Mosquitto, routes: str, **env: str) -> None:
+        super().__init__(root, broker, ROUTER_MODULE, ROUTES=routes, **env)
 
 
 @pytest.fixture
-def publisher(mosquitto: Mosquitto) -> Iterator[Publisher]:
-    pub = Publisher(mosquitto)
-    yield pub
-    pub.close()
-
-
-class App:
-    """An app directory plus everything needed to run it under the supervisor."""
-
-    def __init__(self, root: Path, broker: Mosquitto, routes: str, **env: str) -> None:
-        self.root = write_app(root)
-        self.broker = broker
-        tag = uuid.uuid4().hex[:6]
-        self.prefix = f"t{tag}"
-        self.records = Records(root / "records")
-        self.records.directory.mkdir()
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-            "RECORD_DIR": str(self.records.directory),
-            "TOPIC_PREFIX": self.prefix,
-            "ROUTES": routes,
-            "MQTT_BROKER": broker.host,
-            "MQTT_PORT": str(broker.port),
-            "MQTT_GROUP_NAME": f"g{tag}",
-            "ROUTEMQ_APP_NAME": f"app{tag}",
-            "ROUTEMQ_HEALTH_HOST": "127.0.0.1",
-            **env,
-        }
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.runs: list[Supervised] = []
-
-    def topic(self, name: str) -> str:
-        return f"{self.prefix}/{name}"
-
-    def start(self, *args: str, argv: list[str] | None = None) -> Supervised:
-        port = free_port()
-        env = {**self.env, "ROUTEMQ_HEALTH_PORT": str(port)}
-        if argv is None:
-            argv = [sys.executable, "-m", "routemq_runtime", "run", "--app-dir", str(self.root)]
-        argv = [*argv, *args]
-        run = Supervised(argv, env, self.root, port, f"supervisor-{len(self.runs)}.log")
-        self.runs.append(run)
-        return run
+def publisher(mosquitto: Mosquitto) -> Iterator[NumberedPublisher]:
+    with NumberedPublisher(mosquitto, max_inflight=200) as pub:
+        yield pub
 
 
 @pytest.fixture
@@ -177,8 +102,7 @@ def make_app(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Callable[..., App
 
     yield make
     for app in apps:
-        for run in app.runs:
-            run.cleanup()
+        app.cleanup()
 
 
 def per_worker(records: list[tuple[str, str, int]], topic: str) -> Counter[str]:
@@ -207,7 +131,7 @@ def test_slots_per_route_are_real_and_share_their_route_evenly(make_app, publish
     publisher.publish(jobs, range(3000))
     publisher.publish(other, range(3000, 4000))
     publisher.publish(direct, range(4000, 4020))
-    records = app.records.wait_ids(set(range(4020)))
+    records = app.ledger.wait_read(set(range(4020)))
 
     job_workers = per_worker(records, jobs)
     assert set(job_workers) == {f"{app.prefix}-jobs-kind-{i}" for i in range(3)}
@@ -253,9 +177,8 @@ def test_killed_slot_restarts_with_its_client_id_and_gets_its_queued_messages(ma
     victim = before[f"{app.prefix}-jobs-kind-1"]
 
     topic = app.topic("jobs/x")
-    sender = threading.Thread(target=publisher.publish, args=(topic, range(3000), 100))
-    sender.start()
-    wait_for(lambda: len(app.records.read()) >= 400, 20, "the stream to be under way")
+    sender = publisher.in_background(topic, range(3000), pause_every=100)
+    wait_for(lambda: app.ledger.count() >= 400, 20, "the stream to be under way")
     killed = time.monotonic()
     os.kill(victim["pid"], signal.SIGKILL)
 
@@ -268,7 +191,7 @@ def test_killed_slot_restarts_with_its_client_id_and_gets_its_queued_messages(ma
     new = wait_for(back, 15, "the killed slot to be back and subscribed")
     restart = time.monotonic() - killed
     sender.join(30)
-    records = app.records.wait_ids(set(range(3000)), timeout=30)
+    records = app.ledger.wait_read(set(range(3000)), timeout=30)
     assert new["client_id"] == victim["client_id"]
     ids = Counter(i for _, _, i in records)
     missing = set(range(3000)) - set(ids)
@@ -287,18 +210,17 @@ def test_sigterm_under_load_loses_nothing(make_app, publisher):
     run = app.start("--workers")
     run.wait_ready(count=2)
     topic = app.topic("jobs/x")
-    sender = threading.Thread(target=publisher.publish, args=(topic, range(2000), 100))
-    sender.start()
-    wait_for(lambda: len(app.records.read()) >= 300, 20, "the stream to be under way")
+    sender = publisher.in_background(topic, range(2000), pause_every=100)
+    wait_for(lambda: app.ledger.count() >= 300, 20, "the stream to be under way")
     code, seconds = run.stop()
     assert code == 0, run.output()
-    handled_first = len(app.records.ids())
+    handled_first = len(app.ledger.ids())
     sender.join(30)
     assert handled_first < 2000, "the stop really happened under load"
 
     again = app.start("--workers")
     again.wait_ready(count=2)
-    records = app.records.wait_ids(set(range(2000)), timeout=30)
+    records = app.ledger.wait_read(set(range(2000)), timeout=30)
     ids = Counter(i for _, _, i in records)
     duplicates = sum(n - 1 for n in ids.values())
     assert again.stop()[0] == 0
@@ -317,7 +239,7 @@ def test_ttin_and_ttou_change_the_slot_count_of_a_live_app(make_app, publisher):
     run.signal(signal.SIGTTIN)
     run.wait_ready(count=3)
     publisher.publish(topic, range(300))
-    records = app.records.wait_ids(set(range(300)))
+    records = app.ledger.wait_read(set(range(300)))
     assert len(per_worker(records, topic)) == 3
 
     run.signal(signal.SIGTTOU)
@@ -336,7 +258,7 @@ def test_removed_slot_leaves_no_session_collecting_messages(make_app, publisher)
     wait_for(lambda: len(run.slots()) == 2, 15, "the third slot to be drained")
     topic = app.topic("jobs/x")
     publisher.publish(topic, range(300))
-    records = app.records.wait_ids(set(range(300)), timeout=5)
+    records = app.ledger.wait_read(set(range(300)), timeout=5)
     assert set(per_worker(records, topic)) == {f"{app.prefix}-jobs-kind-{i}" for i in range(2)}
     assert run.stop()[0] == 0
 
@@ -375,7 +297,7 @@ def test_managers_with_different_groups_run_side_by_side(make_app, publisher, tm
     publisher.publish(topic, range(200))
 
     def both_groups() -> list[tuple[str, str, int]] | None:
-        records = app.records.read()
+        records = app.ledger.read()
         groups = {w.split("-jobs-")[0] for w, _, _ in records}
         per_group = {g: {i for w, _, i in records if w.startswith(g + "-")} for g in groups}
         done = groups == {f"us-east-{app.prefix}", f"eu-west-{app.prefix}"} and all(
@@ -424,7 +346,7 @@ def test_auto_scaling_adds_slots_under_load_and_drains_them_when_idle(
     publisher.publish(app.topic("jobs/x"), range(600))
     wait_for(lambda: len(run.slots()) >= 2, 10, "a scale-up under load")
     scaled_up = time.monotonic() - started
-    app.records.wait_ids(set(range(600)), timeout=30)
+    app.ledger.wait_read(set(range(600)), timeout=30)
     wait_for(lambda: len(run.slots()) == 1, 20, "the scale-down once idle")
     out = run.output()
     assert "auto-scale: route" in out and "-> 1 slot(s)" in out

@@ -8,23 +8,22 @@ log, so the tests see exactly which process served which slot.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.apps import clean_env
 from tests.support.mosquitto import free_port
+from tests.support.polling import wait_for
+from tests.support.supervised import Supervised, http_get
 
 pytestmark = pytest.mark.integration
 
@@ -104,106 +103,6 @@ HARNESS = textwrap.dedent(
 )
 
 
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
-            return reply.status, reply.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-class Supervised:
-    """A supervisor process started by a test; signalled and stopped by pid."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        cwd: Path,
-        port: int,
-        log_name: str = "supervisor.log",
-    ) -> None:
-        self.port = port
-        self.log_path = cwd / log_name
-        self._log = self.log_path.open("wb")
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def status(self) -> tuple[int, dict[str, Any]]:
-        code, body = http_get(self.port, "/readyz")
-        return code, json.loads(body)
-
-    def try_status(self) -> dict[str, Any] | None:
-        try:
-            return self.status()[1]
-        except (OSError, ValueError):
-            return None
-
-    def slots(self) -> list[dict[str, Any]]:
-        status = self.try_status()
-        return status["slots"] if status else []
-
-    def wait_ready(self, count: int | None = None, timeout: float = 15.0) -> list[dict[str, Any]]:
-        def ready() -> list[dict[str, Any]] | None:
-            if self.process.poll() is not None:
-                raise AssertionError(f"supervisor exited early:\n{self.output()}")
-            try:
-                code, body = self.status()
-            except (OSError, ValueError):
-                return None
-            if code != 200 or (count is not None and len(body["slots"]) != count):
-                return None
-            return body["slots"]
-
-        return wait_for(ready, timeout, f"{count} ready slot(s)")
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def stop(self, timeout: float = 30.0) -> tuple[int, float]:
-        start = time.monotonic()
-        self.signal(signal.SIGTERM)
-        code = self.process.wait(timeout)
-        return code, time.monotonic() - start
-
-    def wait(self, timeout: float = 30.0) -> int:
-        return self.process.wait(timeout)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def cleanup(self) -> None:
-        # Slots are in the supervisor's process group (its own session): none may outlive a
-        # test, even when the supervisor itself has already exited.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
-        if self.process.poll() is None:
-            self.process.wait()
-        self._log.close()
-
-
 def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -218,16 +117,13 @@ def supervise(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
 
     def start(routes: str, modes: dict[str, str] | None = None, **env: str) -> Supervised:
         port = free_port()
-        full_env = {
-            **os.environ,
-            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-            "SLOT_LOG": str(tmp_path / "events.jsonl"),
-            "SLOT_MODES": json.dumps(modes or {}),
-            "ROUTES": routes,
-            "HEALTH_PORT": str(port),
+        full_env = clean_env(
+            SLOT_LOG=str(tmp_path / "events.jsonl"),
+            SLOT_MODES=json.dumps(modes or {}),
+            ROUTES=routes,
+            HEALTH_PORT=str(port),
             **env,
-        }
-        full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        )
         sup = Supervised([sys.executable, str(script)], full_env, tmp_path, port)
         started.append(sup)
         return sup

@@ -27,6 +27,8 @@ from routemq_runtime.config import Config
 from routemq_runtime.routing import Router
 from routemq_runtime.worker import EXIT_OK, SlotSpec, run_slot, slot_client_id
 from tests.support.mosquitto import Mosquitto
+from tests.support.polling import poll, wait_for
+from tests.support.publishing import NumberedPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +56,12 @@ class Journal:
         return [e for e in entries if event is None or e["event"] == event]
 
     def wait_for(self, event: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.read(event)
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(
-            f"expected {count} {event!r} entries within {timeout}s, got {self.read(event)}"
-        )
+        found = poll(lambda: len(self.read(event)) >= count and self.read(event), timeout)
+        if not found:
+            raise AssertionError(
+                f"expected {count} {event!r} entries within {timeout}s, got {self.read(event)}"
+            )
+        return found
 
 
 def _child(spec: SlotSpec, router: Router) -> None:
@@ -88,14 +87,13 @@ class SlotProcess:
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         assert self.spec.ready_path is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.spec.ready_path.exists():
-                return
-            if not self.process.is_alive():
+
+        def ready() -> bool:
+            if not self.process.is_alive() and not self.spec.ready_path.exists():
                 raise AssertionError(f"slot exited with {self.process.exitcode} before ready")
-            time.sleep(0.02)
-        raise AssertionError(f"slot not ready within {timeout}s")
+            return self.spec.ready_path.exists()
+
+        wait_for(ready, timeout, "the slot to be ready")
 
     def terminate(self, timeout: float = 15.0) -> int:
         os.kill(self.process.pid, signal.SIGTERM)
@@ -143,14 +141,15 @@ class Observer:
         self.client.publish(topic, payload, qos=qos).wait_for_publish(5)
 
     def wait_for(self, predicate: Callable[[mqtt.MQTTMessage], bool], count: int = 1) -> list:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def matching() -> list[mqtt.MQTTMessage]:
             with self._lock:
-                found = [m for m in self.messages if predicate(m)]
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"observer saw {len(found)} matching messages, wanted {count}")
+                return [m for m in self.messages if predicate(m)]
+
+        if not poll(lambda: len(matching()) >= count, 10):
+            raise AssertionError(
+                f"observer saw {len(matching())} matching messages, wanted {count}"
+            )
+        return matching()
 
     def close(self) -> None:
         self.client.disconnect()
@@ -206,9 +205,20 @@ def observer(mosquitto: Mosquitto) -> Iterator[Observer]:
     watcher.close()
 
 
+class Slots(list[SlotProcess]):
+    """The slots a test started; none outlives it."""
+
+    def run(self, spec: SlotSpec, router: Router) -> SlotProcess:
+        """Start a slot and wait until it is ready."""
+        slot = SlotProcess(spec, router).start()
+        self.append(slot)
+        slot.wait_ready()
+        return slot
+
+
 @pytest.fixture
-def slots() -> Iterator[list[SlotProcess]]:
-    started: list[SlotProcess] = []
+def slots() -> Iterator[Slots]:
+    started = Slots()
     yield started
     for slot in started:
         slot.stop_quietly()
@@ -246,9 +256,7 @@ def test_params_and_payload_reach_the_handler(
     router = Router()
     router.on("sensors/{device_id:int}/data", handle, qos=1, shared=True, worker_count=2)
     spec = make_spec(mosquitto, router, tmp_path, protocol)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     assert spec.heartbeat_path is not None and spec.heartbeat_path.exists()
     observer.subscribe("out/#")
 
@@ -280,9 +288,7 @@ def test_failing_handler_is_retried_then_dead_lettered_and_the_slot_keeps_servin
     router = Router()
     router.on("jobs/{device_id}", handle, qos=1, shared=True)
     spec = make_spec(mosquitto, router, tmp_path, protocol, retry_max_attempts=3)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     observer.subscribe(f"{spec.config.dlq_prefix}/#")
 
     observer.publish("jobs/bad", b"\xff\x00raw")
@@ -310,9 +316,7 @@ def test_failing_handler_is_retried_then_dead_lettered_and_the_slot_keeps_servin
     assert slot.terminate() == EXIT_OK
     # Dead-lettered means acked: a restart with the same id gets nothing again.
     journal.path.unlink()
-    slot2 = SlotProcess(spec, router).start()
-    slots.append(slot2)
-    slot2.wait_ready()
+    slot2 = slots.run(spec, router)
     time.sleep(0.5)
     assert journal.read("attempt") == []
     assert slot2.terminate() == EXIT_OK
@@ -328,9 +332,7 @@ def test_message_matching_the_filter_but_no_route_is_dead_lettered(
     # The filter is `counts/+`; `counts/abc` reaches the slot but no route accepts it.
     router.on("counts/{n:int}", handle, qos=1, shared=True)
     spec = make_spec(mosquitto, router, tmp_path, "5")
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     observer.subscribe(f"{spec.config.dlq_prefix}/#")
     observer.publish("counts/abc", {"v": 1})
     observer.publish("counts/5", {"v": 2})
@@ -361,9 +363,7 @@ def test_unfinished_message_is_redelivered_after_kill_and_acks_follow_arrival_or
     router = Router()
     router.on("work/{n:int}", handle, qos=1, shared=True)
     spec = make_spec(broker, router, tmp_path, protocol, concurrency=10)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     watcher = Observer(broker)
     try:
         for n in range(6):
@@ -377,9 +377,7 @@ def test_unfinished_message_is_redelivered_after_kill_and_acks_follow_arrival_or
         slot.kill()
 
         first_run.unlink()
-        slot2 = SlotProcess(spec, router).start()
-        slots.append(slot2)
-        slot2.wait_ready()
+        slot2 = slots.run(spec, router)
         done = journal.wait_for("done", 11)
         # The same client id gets every unacked message back, 0 included: nothing lost.
         assert sorted(e["n"] for e in done[5:]) == [0, 1, 2, 3, 4, 5]
@@ -407,9 +405,7 @@ def test_ordered_acks_with_concurrent_handlers_finishing_out_of_order(
     router = Router()
     router.on("ordered/{n:int}", handle, qos=1, shared=True)
     spec = make_spec(broker, router, tmp_path, protocol, concurrency=20)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     watcher = Observer(broker)
     try:
         for n in range(10):
@@ -442,9 +438,7 @@ def test_sigterm_drains_in_flight_and_loses_nothing(
     router.on("drain/{n:int}", handle, qos=1, shared=True)
     # Two in flight at a time: on SIGTERM two are finishing and the rest not started.
     spec = make_spec(mosquitto, router, tmp_path, protocol, concurrency=2)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     for n in range(6):
         observer.publish(f"drain/{n}", {"n": n})
     journal.wait_for("start", 2)
@@ -455,9 +449,7 @@ def test_sigterm_drains_in_flight_and_loses_nothing(
     assert {e["n"] for e in journal.read("start")} <= finished  # every started one finished
 
     # The rest were left with the broker for this session and come back after a restart.
-    slot2 = SlotProcess(spec, router).start()
-    slots.append(slot2)
-    slot2.wait_ready()
+    slot2 = slots.run(spec, router)
     deadline = time.monotonic() + 10
     while {e["n"] for e in journal.read("done")} != set(range(6)):
         assert time.monotonic() < deadline, journal.read("done")
@@ -477,9 +469,7 @@ def test_idle_slot_stops_quickly_on_sigterm(mosquitto: Mosquitto, tmp_path: Path
     router.on("idle/#", handle, qos=1)
     spec = make_spec(mosquitto, router, tmp_path, "5")
     assert spec.shared is False
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     started = time.monotonic()
     assert slot.terminate() == EXIT_OK
     assert time.monotonic() - started < 2
@@ -495,9 +485,7 @@ def test_sync_handler_runs_off_the_loop_and_can_publish(
     router = Router()
     router.on("sync/{device_id}", handle, qos=1, shared=True)
     spec = make_spec(mosquitto, router, tmp_path, "3.1.1")
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     observer.subscribe("sync-out/#")
     observer.publish("sync/a", {"x": 1})
     out = observer.wait_for(lambda m: m.topic == "sync-out/a")[0]
@@ -527,24 +515,13 @@ def test_backlog_is_taken_in_bounded_portions_and_keepalive_survives_a_stuck_han
     router = Router()
     router.on("backlog/{n:int}", handle, qos=1, shared=True)
     spec = make_spec(broker, router, tmp_path, "3.1.1", concurrency=1, mqtt_keepalive=5)
-    first = SlotProcess(spec, router).start()
-    slots.append(first)
-    first.wait_ready()
+    first = slots.run(spec, router)
     assert first.terminate() == EXIT_OK
 
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    publisher.max_inflight_messages_set(100)
-    publisher.connect(broker.host, broker.port)
-    publisher.loop_start()
-    infos = [publisher.publish(f"backlog/{n}", b"{}", qos=1) for n in range(count)]
-    for info in infos:
-        info.wait_for_publish(10)
-    publisher.disconnect()
-    publisher.loop_stop()
+    with NumberedPublisher(broker, ack_timeout=10) as publisher:
+        publisher.publish_raw((f"backlog/{n}", b"{}") for n in range(count))
 
-    second = SlotProcess(spec, router).start()
-    slots.append(second)
-    second.wait_ready()
+    second = slots.run(spec, router)
     deadline = time.monotonic() + 40
     while not any(e["handled"] >= count for e in journal.read("progress")):
         assert time.monotonic() < deadline, journal.read("progress")
@@ -666,9 +643,7 @@ def test_a_message_that_cannot_be_finished_is_redelivered_instead_of_blocking_ac
     router = Router()
     router.on("jobs/{name}", handle, qos=1, shared=True)
     spec = make_spec(mosquitto, router, tmp_path, "5", retry_max_attempts=1)
-    slot = SlotProcess(spec, router).start()
-    slots.append(slot)
-    slot.wait_ready()
+    slot = slots.run(spec, router)
     observer.subscribe(f"{spec.config.dlq_prefix}/#")
 
     observer.publish("jobs/bad", {"n": 0})
@@ -681,9 +656,7 @@ def test_a_message_that_cannot_be_finished_is_redelivered_instead_of_blocking_ac
 
     # Everything was acked: the same session holds nothing more.
     journal.path.unlink()
-    again = SlotProcess(spec, router).start()
-    slots.append(again)
-    again.wait_ready()
+    again = slots.run(spec, router)
     time.sleep(0.5)
     assert journal.read("attempt") == []
     assert again.terminate() == EXIT_OK
