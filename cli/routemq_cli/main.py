@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "stub:publish": ("stub_publish", "stub_publish", GENERATORS, True),
     "route:list": ("route_list", "route_list", APP, True),
     "run": ("run", "run_app", APP, False),
+    "publish": ("publish", "publish", APP, False),
     "completion": ("completion", "completion", APP, False),
     "new": ("new", "new", PROJECT, False),
     "upgrade": ("upgrade", "upgrade", PROJECT, False),

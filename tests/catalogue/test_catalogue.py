@@ -8,7 +8,6 @@ that nothing was written (CLI) or started (runtime).
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -165,20 +164,7 @@ def check_cli(row: Row, tmp_path: Path) -> None:
 
 
 def password_broker(mosquitto_factory, tmp_path: Path) -> Mosquitto:
-    broker = Mosquitto()
-    password_file = broker.workdir / "passwords"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(password_file), "worker", PASSWORD],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin"},
-    )
-    password_file.chmod(0o644)  # read by mosquitto's own user
-    return mosquitto_factory(
-        workdir=broker.workdir,
-        port=broker.port,
-        extra_config=f"allow_anonymous false\npassword_file {password_file}",
-    )
+    return mosquitto_factory(users={"worker": PASSWORD})
 
 
 def check_broker(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> None:

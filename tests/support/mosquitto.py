@@ -47,6 +47,8 @@ class Mosquitto:
     persistence: bool = False
     extra_config: str = ""
     max_inflight: int = 1000
+    # username -> password; when given, anonymous clients are refused.
+    users: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="routemq-mosq-")))
@@ -63,7 +65,7 @@ class Mosquitto:
     def config_text(self) -> str:
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.users else 'true'}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -80,6 +82,8 @@ class Mosquitto:
                 f"persistence_location {self.workdir}/",
                 "autosave_interval 1",
             ]
+        if self.users:
+            lines.append(f"password_file {self.workdir / 'passwords'}")
         if self.extra_config:
             lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
@@ -90,6 +94,8 @@ class Mosquitto:
         # persistence file here.
         self.workdir.chmod(0o777)
         conf = self.workdir / "mosquitto.conf"
+        if self.users:
+            self._write_password_file()
         conf.write_text(self.config_text())
         self.process = subprocess.Popen(
             [binary, "-c", str(conf)],
@@ -115,6 +121,18 @@ class Mosquitto:
                 time.sleep(0.02)
         self.stop()
         raise MosquittoUnavailable(f"mosquitto did not accept connections on port {self.port}")
+
+    def _write_password_file(self) -> None:
+        passwd = shutil.which("mosquitto_passwd", path=f"{os.environ.get('PATH', '')}:/usr/bin")
+        if passwd is None:
+            raise MosquittoUnavailable("mosquitto_passwd (Debian package mosquitto) is missing")
+        path = self.workdir / "passwords"
+        path.unlink(missing_ok=True)
+        for user, password in self.users.items():
+            flags = ["-b"] if path.exists() else ["-b", "-c"]
+            command = [passwd, *flags, str(path), user, password]
+            subprocess.run(command, check=True, capture_output=True)
+        path.chmod(0o644)  # read by mosquitto's own user
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.process is None:

@@ -1,0 +1,93 @@
+"""``publish``: send one message to the app's broker, to try a route by hand (like artisan tinker
+for MQTT). Broker settings come from the app's ``.env`` and the environment, as the app's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from routemq_cli.commands.output import fail
+
+
+def _payload(payload: str | None, file: Path | None) -> bytes:
+    if payload is not None and file is not None:
+        fail("give the payload as an argument or with --file, not both")
+    if file is None:
+        return (payload or "").encode()
+    try:
+        return file.read_bytes()
+    except OSError as error:
+        fail(f"cannot read --file {str(file)!r}: {error.strerror or error}")
+
+
+def publish(
+    topic: Annotated[str, typer.Argument(help="Topic to publish to (no wildcards).")],
+    payload: Annotated[
+        str | None, typer.Argument(help="Message body, e.g. '{\"temperature\": 21.5}'.")
+    ] = None,
+    qos: Annotated[int, typer.Option("--qos", "-q", min=0, max=2, help="QoS level.")] = 1,
+    retain: Annotated[bool, typer.Option("--retain", help="Ask the broker to retain it.")] = False,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the body from this file.")
+    ] = None,
+) -> None:
+    """Publish one message to the broker in MQTT_BROKER/MQTT_PORT (from .env) and wait for it."""
+    if not topic or any(c in topic for c in "+#\x00"):
+        fail(f"topic {topic!r} is not a topic to publish to: it is empty or has a wildcard")
+    body = _payload(payload, file)
+
+    from routemq_runtime.app_loader import AppNotFoundError, find_app_dir
+    from routemq_runtime.config import Config, ConfigError
+
+    try:
+        env_file: Path | None = find_app_dir() / ".env"
+    except AppNotFoundError:
+        env_file = None  # outside an app the environment alone says where the broker is
+    try:
+        config = Config.from_env(env_file=env_file)
+    except ConfigError as error:
+        fail(str(error))
+
+    import ssl
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt import MQTTException
+    from paho.mqtt import publish as paho_publish
+
+    auth = None
+    if config.mqtt_username:
+        auth = {"username": config.mqtt_username, "password": config.mqtt_password}
+    tls = None
+    if config.mqtt_tls:
+        tls = {
+            "ca_certs": config.mqtt_tls_ca_file,
+            "certfile": config.mqtt_tls_cert_file,
+            "keyfile": config.mqtt_tls_key_file,
+            "insecure": config.mqtt_tls_insecure,
+            "cert_reqs": ssl.CERT_NONE if config.mqtt_tls_insecure else ssl.CERT_REQUIRED,
+        }
+    protocol = mqtt.MQTTv5 if config.mqtt_protocol == "5" else mqtt.MQTTv311
+    broker = f"{config.mqtt_broker}:{config.mqtt_port}"
+    try:
+        paho_publish.single(
+            topic,
+            body,
+            qos=qos,
+            retain=retain,
+            hostname=config.mqtt_broker,
+            port=config.mqtt_port,
+            auth=auth,
+            tls=tls,
+            protocol=protocol,
+            keepalive=10,
+        )
+    except MQTTException as error:
+        fail(f"broker {broker} refused the connection: {error}")
+    except OSError as error:
+        fail(
+            f"cannot reach the broker at {broker}: {error.strerror or error}",
+            hint="start it (e.g. `docker compose up -d mosquitto`) or set MQTT_BROKER/MQTT_PORT",
+        )
+    typer.echo(f"PUBLISHED {topic} ({len(body)} bytes, qos {qos}{', retained' if retain else ''})")
