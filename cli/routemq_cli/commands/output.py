@@ -27,3 +27,15 @@ def fail(error: GeneratorError | str, *, hint: str | None = None, code: int = 1)
     if hint:
         typer.secho(f"hint: {hint}", fg=typer.colors.YELLOW, err=True)
     raise typer.Exit(code)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, with a bold header line."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    return "\n".join([typer.style(line(headers), bold=True), *(line(row) for row in rows)])

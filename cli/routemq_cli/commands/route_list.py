@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from routemq_cli.commands.app_dir import find_app_dir
-from routemq_cli.commands.output import fail
+from routemq_cli.commands.output import fail, table
 from routemq_cli.generators.errors import GeneratorError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def describe(route: Route, group: str) -> dict[str, Any]:
         "filter": route.filter,
         "shared": route.shared,
         "group": group if route.shared else None,
-        "subscription": f"$share/{group}/{route.filter}" if route.shared else route.filter,
+        "subscription": route.subscription(group),
         "worker_count": route.worker_count,
         "qos": route.qos,
         "handler": route.handler_name,
@@ -81,17 +81,9 @@ def middleware_name(entry: Any) -> str:
 
 
 def format_table(routes: list[dict[str, Any]]) -> str:
-    rows = [[_cell(route[key]) for _, key in COLUMNS] for route in routes]
-    headers = [title for title, _ in COLUMNS]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
-        ).rstrip()
-
-    header = typer.style(line(headers), bold=True)
-    return "\n".join([header, *(line(row) for row in rows)])
+    return table(
+        [title for title, _ in COLUMNS], [[_cell(r[key]) for _, key in COLUMNS] for r in routes]
+    )
 
 
 def _cell(value: Any) -> str:
