@@ -12,14 +12,11 @@ import contextlib
 import logging
 import os
 import re
-import select
 import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from routemq_runtime.config import Config, ConfigError
@@ -27,10 +24,19 @@ from routemq_runtime.routing import Router, RouterRegistry
 from routemq_runtime.supervisor.lifeline import die_with_parent
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
 from routemq_runtime.supervisor.preflight import problems as preflight_problems
+from routemq_runtime.supervisor.processes import (
+    describe_exit,
+    exited_slots,
+    flush_all,
+    signal_slot,
+    wait_pid,
+)
 from routemq_runtime.supervisor.restart import DeathRecord, RestartPolicy
 from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir, mark_process_dead
 from routemq_runtime.supervisor.scaling import RouteScaler, ScalingPolicy
+from routemq_runtime.supervisor.signals import SignalQueue
 from routemq_runtime.supervisor.slot import Slot
+from routemq_runtime.supervisor.snapshot import Snapshot, take_snapshot
 
 logger = logging.getLogger("routemq.supervisor")
 
@@ -42,34 +48,7 @@ EXIT_BOOT_ERROR = 3
 #: Exit code of a supervisor that gave up on a slot that kept dying.
 EXIT_SLOT_FAILED = 1
 
-_HANDLED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGCHLD,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
 _TICK = 1.0
-
-
-@dataclass(frozen=True)
-class SlotView:
-    """A read-only copy of one slot, for the health endpoint (which runs on another thread)."""
-
-    slot_id: str
-    route_key: str
-    index: int
-    client_id: str
-    pid: int | None
-    state: str
-    restarts: int
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    tick: float
-    stopping: bool
-    slots: tuple[SlotView, ...]
 
 
 def _group_slug(group: str) -> str:
@@ -127,10 +106,7 @@ class WorkerManager:
         self.slots: dict[str, Slot] = {}
         self.run_dir: RunDir | None = None
         self.restarts = 0
-        self._signals: deque[int] = deque()
-        self._wake_r = self._wake_w = -1
-        self._old_handlers: dict[int, Any] = {}
-        self._old_wakeup_fd = -1
+        self._signals = SignalQueue()
         self._stopping = False
         self._stop_deadline = 0.0
         self._murdered = False
@@ -238,9 +214,9 @@ class WorkerManager:
                 self._run_dir_arg, prefix=f"routemq-{_group_slug(self.group_name)}-"
             )
             self._target = target
-            self._open_wakeup()
+            self._signals.open()
             self._start_health()
-            self._install_signals()
+            self._signals.install()
             now = time.monotonic()
             self.plans.clear()
             self.targets.clear()
@@ -286,7 +262,7 @@ class WorkerManager:
             except BaseException:
                 self.logger.exception("supervisor for group %r failed", self.group_name)
             finally:
-                _flush_all()
+                flush_all()
                 os._exit(code)
         self._background_pid = pid
         self.logger.info("started supervisor %d for group %r", pid, self.group_name)
@@ -299,9 +275,9 @@ class WorkerManager:
             pid, self._background_pid = self._background_pid, None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            return _wait_pid(pid, budget)
+            return wait_pid(pid, budget)
         if self._running:
-            self._request(signal.SIGTERM)
+            self._signals.request(signal.SIGTERM)
             if threading.current_thread() is not threading.main_thread():
                 self._done.wait(budget)
             return None
@@ -311,7 +287,7 @@ class WorkerManager:
         """Wait for a supervisor started with ``start_workers()``; its exit code, or None."""
         if self._background_pid is None:
             return None
-        code = _wait_pid(self._background_pid, timeout, kill=False)
+        code = wait_pid(self._background_pid, timeout, kill=False)
         if code is not None:
             self._background_pid = None
         return code
@@ -354,7 +330,7 @@ class WorkerManager:
                 self._reconcile(now)
                 self._kill_overdue_retirees(now)
             self._publish(now)
-            self._sleep(self._timeout(now))
+            self._signals.sleep(self._timeout(now))
 
     def _timeout(self, now: float) -> float:
         deadlines = [now + _TICK]
@@ -369,42 +345,10 @@ class WorkerManager:
             deadlines.append(self._next_sample)
         return max(0.0, min(deadlines) - now)
 
-    def _sleep(self, timeout: float) -> None:
-        if self._signals:
-            return
-        try:
-            ready, _, _ = select.select([self._wake_r], [], [], timeout)
-        except InterruptedError:
-            return
-        if ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
-
     # ------------------------------------------------------------------ signals
 
-    def _open_wakeup(self) -> None:
-        self._wake_r, self._wake_w = os.pipe()
-        for fd in (self._wake_r, self._wake_w):
-            os.set_blocking(fd, False)
-
-    def _install_signals(self) -> None:
-        for sig in _HANDLED:
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
-        self._old_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        # Nothing else here: the loop does the work, outside the handler.
-        self._signals.append(signum)
-
-    def _request(self, signum: int) -> None:
-        self._signals.append(signum)
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-
     def _handle_signals(self, now: float) -> None:
-        while self._signals:
-            sig = self._signals.popleft()
+        while (sig := self._signals.pop()) is not None:
             if sig in (signal.SIGTERM, signal.SIGINT):
                 if not self._stopping:
                     self.logger.info(
@@ -442,7 +386,7 @@ class WorkerManager:
             if slot.pid is None:
                 del self.slots[slot.slot_id]
                 continue
-            self._signal_slot(slot, signal.SIGTERM)
+            signal_slot(slot, signal.SIGTERM)
 
     def _murder(self, why: str) -> None:
         self._murdered = True
@@ -455,50 +399,18 @@ class WorkerManager:
                 ", ".join(s.slot_id for s in victims),
             )
         for slot in victims:
-            self._signal_slot(slot, signal.SIGKILL)
-
-    @staticmethod
-    def _signal_slot(slot: Slot, sig: int) -> None:
-        if slot.pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(slot.pid, sig)
+            signal_slot(slot, signal.SIGKILL)
 
     # ------------------------------------------------------------------ children
 
-    def _exited(self) -> list[tuple[Slot, int, int]]:
-        """Slots whose process has exited, with its pid and exit code (negative: signal)."""
-        done = []
-        for slot in self.slots.values():
-            if slot.pid is None:
-                continue
-            try:
-                pid, status = os.waitpid(slot.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = slot.pid, 0
-            if pid:
-                done.append((slot, pid, os.waitstatus_to_exitcode(status)))
-        if os.getpid() == 1:
-            # As a container's init, orphans of the handlers' own subprocesses are ours to
-            # reap, or they stay zombies for the pod's lifetime.
-            by_pid = {slot.pid: slot for slot in self.slots.values() if slot.pid}
-            with contextlib.suppress(ChildProcessError):
-                while True:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                    if not pid:
-                        break
-                    if pid in by_pid:
-                        done.append((by_pid[pid], pid, os.waitstatus_to_exitcode(status)))
-        return done
-
     def _reap(self, now: float) -> None:
-        for slot, pid, code in self._exited():
+        for slot, pid, code in exited_slots(self.slots.values()):
             mark_process_dead(pid)
             slot.pid = None
             slot.killed = False
             assert self.run_dir is not None
             self.run_dir.ready_path(slot.slot_id).unlink(missing_ok=True)
-            how = _describe_exit(code)
+            how = describe_exit(code)
             if self._stopping or slot.retiring:
                 self.logger.info("slot %s (pid %d) stopped: %s", slot.slot_id, pid, how)
                 del self.slots[slot.slot_id]
@@ -566,14 +478,14 @@ class WorkerManager:
         slot.retiring = True
         slot.kill_at = now + self.config.drain_timeout
         self.logger.info("draining slot %s (pid %d)", slot.slot_id, slot.pid)
-        self._signal_slot(slot, self._retire_with)
+        signal_slot(slot, self._retire_with)
 
     def _kill_overdue_retirees(self, now: float) -> None:
         for slot in self.slots.values():
             if slot.retiring and slot.pid and slot.kill_at is not None and now >= slot.kill_at:
                 self.logger.warning("slot %s did not drain in time; killing it", slot.slot_id)
                 slot.kill_at = None
-                self._signal_slot(slot, signal.SIGKILL)
+                signal_slot(slot, signal.SIGKILL)
 
     def _check_heartbeats(self, now: float) -> None:
         assert self.run_dir is not None
@@ -590,19 +502,19 @@ class WorkerManager:
                     age,
                 )
                 slot.killed = True
-                self._signal_slot(slot, signal.SIGKILL)
+                signal_slot(slot, signal.SIGKILL)
 
     def _check_parent(self) -> None:
         # A background supervisor whose program died must not outlive it.
         if self._parent_pid is not None and os.getppid() != self._parent_pid:
             self.logger.warning("parent process %d is gone; stopping", self._parent_pid)
             self._parent_pid = None
-            self._request(signal.SIGTERM)
+            self._signals.request(signal.SIGTERM)
 
     def _spawn(self, slot: Slot, now: float) -> None:
         assert self.run_dir is not None
         self.run_dir.reset(slot.slot_id)
-        _flush_all()
+        flush_all()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -615,14 +527,9 @@ class WorkerManager:
     def _child(self, slot: Slot, parent: int) -> None:
         code = 1
         try:
-            signal.set_wakeup_fd(-1)
-            for sig in _HANDLED:
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._signals.reset_in_child()
             # After the reset: the supervisor's handler would only queue the signal here.
             die_with_parent(parent)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
             if self._health is not None:
                 self._health.close_in_child()
             result = self._target(slot.spec, self.router)
@@ -633,7 +540,7 @@ class WorkerManager:
             self.logger.exception("slot %s crashed", slot.slot_id)
             code = 1
         finally:
-            _flush_all()
+            flush_all()
             os._exit(code)
 
     def _preflight(self) -> None:
@@ -716,34 +623,16 @@ class WorkerManager:
         self._health.start()
 
     def _publish(self, now: float) -> None:
-        views = tuple(
-            SlotView(
-                s.slot_id,
-                s.route_key,
-                s.index,
-                getattr(s.spec, "client_id", ""),
-                s.pid,
-                s.state,
-                s.deaths.total,
-            )
-            for s in sorted(self.slots.values(), key=lambda s: (s.route_key, s.index))
-        )
-        self._snapshot = Snapshot(now, self._stopping, views)
+        self._snapshot = take_snapshot(self.slots.values(), now, self._stopping)
 
     # ------------------------------------------------------------------ teardown
 
     def _teardown(self) -> None:
-        for sig, handler in self._old_handlers.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
-        self._old_handlers.clear()
-        if self._wake_w != -1:
-            with contextlib.suppress(ValueError):
-                signal.set_wakeup_fd(self._old_wakeup_fd)
+        self._signals.restore()
         # Children that somehow survive (an exception in the loop) must not be left running.
         for slot in self.slots.values():
             if slot.pid:
-                self._signal_slot(slot, signal.SIGKILL)
+                signal_slot(slot, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(slot.pid, 0)
                 mark_process_dead(slot.pid)
@@ -751,49 +640,7 @@ class WorkerManager:
         if self._health is not None:
             self._health.stop()
             self._health = None
-        for fd in (self._wake_r, self._wake_w):
-            if fd != -1:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._wake_r = self._wake_w = -1
+        self._signals.close()
         if self.run_dir is not None:
             self.run_dir.remove()
         self._publish(time.monotonic())
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def _flush_all() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    for handler in logging.getLogger().handlers:
-        with contextlib.suppress(Exception):
-            handler.flush()
-
-
-def _wait_pid(pid: int, timeout: float | None, *, kill: bool = True) -> int | None:
-    """Wait for a child; SIGKILL it when ``kill`` and it outlives ``timeout``."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return None
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if deadline is not None and time.monotonic() >= deadline:
-            if not kill:
-                return None
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
