@@ -49,6 +49,13 @@ def subtitle(data: dict[str, Any]) -> str:
     )
 
 
+def save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def grouped_bars(
     ax: Any, groups: list[str], systems: list[str], value: Any, err: Any | None = None
 ) -> None:
@@ -100,11 +107,7 @@ def throughput(data: dict[str, Any], out: Path) -> Path:
     ax.set_title("Throughput per system\n" + subtitle(data), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    path = out / "comparison-throughput.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / "comparison-throughput.png")
 
 
 def memory(data: dict[str, Any], out: Path) -> Path:
@@ -120,11 +123,7 @@ def memory(data: dict[str, Any], out: Path) -> Path:
     ax.set_title("Memory per worker\n" + subtitle(data), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    path = out / "comparison-memory.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / "comparison-memory.png")
 
 
 def ratios(data: dict[str, Any], out: Path) -> Path:
@@ -154,11 +153,7 @@ def ratios(data: dict[str, Any], out: Path) -> Path:
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("Scaling\n" + subtitle(data), fontsize=10)
-    path = out / "comparison-scaling.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / "comparison-scaling.png")
 
 
 def cli(data: dict[str, Any], out: Path) -> Path | None:
@@ -176,11 +171,7 @@ def cli(data: dict[str, Any], out: Path) -> Path | None:
     ax.tick_params(axis="y", labelsize=8)
     ax.set_title("Command line\n" + subtitle(data), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    path = out / "comparison-cli.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / "comparison-cli.png")
 
 
 def main(argv: list[str]) -> int:
