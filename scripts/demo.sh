@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== routemq new demo (in $work)"
+echo "== routemq new demo (in $work): the app, its git repository and its .venv"
 (cd "$work" && routemq new demo --defaults)
 
 echo "== starting mosquitto on 127.0.0.1:$broker_port"
@@ -37,11 +37,11 @@ for _ in range(100):
         time.sleep(0.05)
 PY
 
-echo "== python main.py --workers"
+echo "== routemq run --workers (the app's own .venv)"
 (
   cd "$work/demo"
   export MQTT_BROKER=127.0.0.1 MQTT_PORT=$broker_port ROUTEMQ_HEALTH_PORT=$health_port
-  exec python main.py --workers
+  exec .venv/bin/routemq run --workers
 ) > "$work/app.log" 2>&1 &
 app_pid=$!
 python - "$health_port" <<'PY'

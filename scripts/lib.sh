@@ -29,7 +29,22 @@ ensure_venv() {
     echo "== creating $VENV"
     "$python" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && "$python" -m venv "$VENV"; }
   fi
-  echo "== installing routemq-runtime and routemq (editable) with the dev tools"
+  # The CLI's distribution was once named `routemq`, a name another project owns on the index.
+  if "$VENV/bin/python" -m pip show --quiet routemq >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip uninstall --quiet --yes routemq
+  fi
+  echo "== installing routemq-runtime and routemq-cli (editable) with the dev tools"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]" -e ./cli
   export PATH="$VENV/bin:$PATH"
+}
+
+# Wheels of every third-party package that a user's install of RouteMQ and of a new app needs
+# (and the build backend), so tests can run those installs with no package index and no traffic
+# beyond this machine. RouteMQ's own wheels are left out: the tests build those themselves.
+ensure_wheelhouse() {
+  export ROUTEMQ_WHEELHOUSE=${ROUTEMQ_WHEELHOUSE:-$PWD/.cache/wheelhouse}
+  echo "== collecting wheels for the offline install tests in $ROUTEMQ_WHEELHOUSE"
+  "$VENV/bin/python" -m pip wheel --quiet --disable-pip-version-check -w "$ROUTEMQ_WHEELHOUSE" \
+    . ./cli hatchling editables pytest ruff 2> >(grep -v "^WARNING: Location" >&2)
+  rm -f "$ROUTEMQ_WHEELHOUSE"/routemq_*.whl
 }

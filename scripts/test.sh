@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 ensure_mosquitto
 ensure_venv
+ensure_wheelhouse
 
 echo "== ruff"
 ruff check .

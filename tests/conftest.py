@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterator
 
@@ -13,6 +14,19 @@ from tests.support.mosquitto import Mosquitto
 def _start(**kwargs: object) -> Mosquitto:
     # A missing or broken broker is a failure with the reason, never a skip.
     return Mosquitto(**kwargs).start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def routemq_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
+    """RouteMQ's per-user data (the template release repository) lives in a temporary folder."""
+    home = tmp_path_factory.mktemp("routemq-home")
+    previous = os.environ.get("ROUTEMQ_HOME")
+    os.environ["ROUTEMQ_HOME"] = str(home)
+    yield home
+    if previous is None:
+        del os.environ["ROUTEMQ_HOME"]
+    else:
+        os.environ["ROUTEMQ_HOME"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from routemq_runtime import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_ONLY = {"copier", "cookiecutter", "typer", "jinja2", "click", "rich", "routemq"}
+CLI_ONLY = {"copier", "cookiecutter", "typer", "jinja2", "click", "rich", "routemq", "routemq-cli"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def closure(requirements: list[str]) -> set[str]:
 
 def test_one_version_for_both_distributions(wheels):
     runtime_version, _, _ = wheel_metadata(wheels["routemq_runtime"])
-    cli_version, cli_requires, _ = wheel_metadata(wheels["routemq"])
+    cli_version, cli_requires, _ = wheel_metadata(wheels["routemq_cli"])
     assert runtime_version == cli_version == __version__
     assert f"routemq-runtime=={__version__}" in cli_requires
 
@@ -86,7 +86,7 @@ def test_runtime_closure_has_nothing_of_the_cli(wheels):
 
 
 def test_cli_wheel_carries_the_template(wheels):
-    _, requires, names = wheel_metadata(wheels["routemq"])
+    _, requires, names = wheel_metadata(wheels["routemq_cli"])
     assert "routemq_cli/_bundled/copier.yml" in names
     assert any(n.startswith("routemq_cli/_bundled/template/") for n in names)
     assert {canonical(Requirement(r).name) for r in requires} >= {"typer", "copier", "jinja2"}
@@ -100,3 +100,23 @@ def test_runtime_import_stays_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_distribution_names_are_ours_and_no_doc_sends_users_to_another_project():
+    """The index's `routemq` belongs to another project: nothing of ours may point there."""
+    import tomllib
+
+    names = [
+        tomllib.loads((path / "pyproject.toml").read_text())["project"]["name"]
+        for path in (ROOT, ROOT / "cli")
+    ]
+    assert names == ["routemq-runtime", "routemq-cli"]
+    wrong = re.compile(r"pip install routemq(?![-\w])|pypi\.org/project/routemq/")
+    checked = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *(ROOT / "template").rglob("*")]
+    checked += [*(ROOT / "cli").rglob("*.py"), *(ROOT / "scripts").glob("*.sh")]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in checked
+        if path.is_file() and path.suffix != ".whl" and wrong.search(path.read_text())
+    ]
+    assert offenders == []

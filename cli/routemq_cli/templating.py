@@ -2,8 +2,9 @@
 
 An installed ``routemq`` carries the template as package data (``routemq_cli/_bundled``); a source
 checkout uses the repository's own ``copier.yml`` and ``template/``. Either way ``routemq new``
-renders it offline and then records the template's git source and version tag, so that
-``copier update`` (``routemq upgrade``) can later fetch the next version from git.
+renders it offline and then records a git source holding that version as a tag (the local
+release repository of ``template_releases``, or ``$ROUTEMQ_TEMPLATE_SOURCE``), so that
+``copier update`` (``routemq upgrade``) can later apply the next version.
 
 Only the standard library is imported here: copier and jinja2 load inside the functions that
 need them.
@@ -20,9 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-#: Where ``copier update`` fetches later template versions from (any copier source: a git URL,
-#: ``gh:owner/repo`` or a local git repository). Overridden by the environment variable below.
-DEFAULT_TEMPLATE_SOURCE = "gh:routemq/routemq"
+#: A template source to record in new apps instead of the local release repository (any copier
+#: source with version tags: a git URL, ``gh:owner/repo`` or a local git repository).
 TEMPLATE_SOURCE_ENV = "ROUTEMQ_TEMPLATE_SOURCE"
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -54,9 +54,28 @@ def template_root() -> Path:
     )
 
 
-def template_source() -> str:
-    """The git source recorded in new apps (``$ROUTEMQ_TEMPLATE_SOURCE`` or the default)."""
-    return os.environ.get(TEMPLATE_SOURCE_ENV) or DEFAULT_TEMPLATE_SOURCE
+def configured_source() -> str | None:
+    """``$ROUTEMQ_TEMPLATE_SOURCE``, when set."""
+    return os.environ.get(TEMPLATE_SOURCE_ENV) or None
+
+
+def release_source(root: Path, tag: str) -> tuple[str, bool]:
+    """The source new apps record for ``tag`` of the template at ``root``.
+
+    Returns it and whether the release repository's ``tag`` holds a different template.
+    """
+    configured = configured_source()
+    if configured is not None:
+        return configured, False
+    from routemq_cli import template_releases
+
+    repo, differs = template_releases.ensure_release(root, tag)
+    return str(repo), differs
+
+
+def is_local_source(source: str) -> bool:
+    """Whether a copier source names a directory on this machine (not a URL or gh:/gl:)."""
+    return "://" not in source and not source.startswith(("gh:", "gl:", "git@"))
 
 
 def installed_version() -> str:

@@ -110,13 +110,19 @@ def copier_render(src: Path | str, dst: Path, data: dict[str, Any], **kwargs: An
 
 @pytest.fixture
 def routemq() -> Any:
-    """Invoke ``routemq new`` / ``routemq upgrade`` as the command line does."""
+    """Invoke ``routemq new`` / ``routemq upgrade`` as the command line does.
+
+    ``new`` gets ``--no-install``: creating a virtualenv per test would dominate the suite, and
+    tests/install covers the install step on fresh virtualenvs.
+    """
     app = typer.Typer()
     app.command("new")(new)
     app.command("upgrade")(upgrade)
     runner = CliRunner()
 
     def invoke(*args: str, cwd: Path | None = None) -> Any:
+        if args[:1] == ("new",):
+            args = (*args, "--no-install")
         previous = Path.cwd()
         if cwd is not None:
             os.chdir(cwd)

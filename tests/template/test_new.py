@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from routemq_cli.templating import ANSWERS_FILE, DEFAULT_TEMPLATE_SOURCE, TEMPLATE_SOURCE_ENV
+from routemq_cli import template_releases
+from routemq_cli.templating import ANSWERS_FILE, TEMPLATE_SOURCE_ENV
 from tests.template.conftest import copier_render, git, tree
 
 pytestmark = pytest.mark.template
@@ -58,7 +59,11 @@ def test_new_makes_a_clean_git_repository_with_one_commit(
     # .env exists for local runs but is ignored, so no secret is ever committed.
     assert (app / ".env").is_file()
     assert ".env" not in git(app, "ls-files").splitlines()
-    assert answers_of(app)["_src_path"] == DEFAULT_TEMPLATE_SOURCE
+    # The recorded source exists: the local release repository, holding this version's tag.
+    source = Path(answers_of(app)["_src_path"])
+    assert source == template_releases.repository()
+    assert git(source, "tag", "--list").split() == [f"v{version}"]
+    assert git(source, "status", "--porcelain") == ""
 
 
 def test_new_prints_what_it_made_and_what_to_do_next(routemq: Any, tmp_path: Path) -> None:
@@ -66,7 +71,7 @@ def test_new_prints_what_it_made_and_what_to_do_next(routemq: Any, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "CREATE demo/app/controllers/sensor_controller.py" in result.output
     assert "CREATE demo/k8s/deployment.yaml" in result.output
-    for step in ("cd demo", 'pip install -e ".[dev]"', "pytest", "python main.py --workers"):
+    for step in ("cd demo", 'pip install -e ".[dev]"', "pytest", "routemq run --workers"):
         assert step in result.output
     assert not (tmp_path / "demo" / ".git").exists()
 
@@ -166,37 +171,6 @@ def test_new_from_a_git_template_at_a_tag(
     assert (recorded["_src_path"], recorded["_commit"]) == (str(template_repo), f"v{version}")
 
 
-@pytest.mark.slow
-def test_the_installed_wheel_renders_its_bundled_template_the_same(
-    routemq: Any, tmp_path: Path
-) -> None:
-    import subprocess
-    import sys
-
-    from routemq_cli.templating import template_root
-
-    def run(cmd: list[str], cwd: Path) -> None:
-        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=240)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
-    run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels)],
-        template_root() / "cli",
-    )
-    [wheel] = wheels.glob("routemq-*.whl")
-    # The venv sees this interpreter's packages for the dependencies; its own routemq_cli
-    # (from the wheel) comes first on sys.path.
-    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)
-    run([str(venv / "bin" / "pip"), "install", "--no-deps", "--no-index", str(wheel)], tmp_path)
-    (tmp_path / "from_wheel").mkdir()
-    run([str(venv / "bin" / "routemq"), "new", "demo", "--defaults"], tmp_path / "from_wheel")
-
-    result = routemq("new", "demo", "--defaults", cwd=tmp_path)
-    assert result.exit_code == 0, result.output
-    assert tree(tmp_path / "from_wheel" / "demo") == tree(tmp_path / "demo")
-
-
 def test_without_a_git_identity_the_app_is_kept_and_the_user_told(
     routemq: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,3 +194,93 @@ def test_without_a_git_identity_the_app_is_kept_and_the_user_told(
     assert "routemq upgrade` needs a clean git repository" in result.output
     assert (tmp_path / "demo" / "main.py").is_file()
     assert (tmp_path / "demo" / ".git").is_dir()
+
+
+def test_new_copier_and_cookiecutter_give_the_same_defaults(
+    routemq: Any, plain_template: Path, tmp_path: Path
+) -> None:
+    from cookiecutter.main import cookiecutter
+
+    result = routemq("new", "my_routemq_app", "--defaults", "--no-git", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    ours = {k: v for k, v in answers_of(tmp_path / "my_routemq_app").items() if k[0] != "_"}
+    by_copier = copier_render(plain_template, tmp_path / "copier" / "my_routemq_app", {})
+    theirs = {k: v for k, v in answers_of(by_copier).items() if k[0] != "_"}
+    assert ours == theirs
+    assert ours["project_name"] == "My RouteMQ App"
+    assert ours["python_version"] == "3.12"
+
+    made = cookiecutter(
+        str(plain_template / "template"), no_input=True, output_dir=str(tmp_path / "cc")
+    )
+    for app in (Path(made), tmp_path / "my_routemq_app"):
+        assert "# My RouteMQ App" in (app / "README.md").read_text()
+        assert "FROM python:${PYTHON_VERSION}-slim" in (app / "Dockerfile").read_text()
+        assert "ARG PYTHON_VERSION=3.12" in (app / "Dockerfile").read_text()
+
+
+def test_a_second_app_reuses_the_release_and_a_changed_template_is_flagged(
+    routemq: Any, tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from routemq_cli.templating import plain_template_copy
+
+    monkeypatch.setenv("ROUTEMQ_HOME", str(tmp_path / "home"))
+    for name in ("one", "two"):
+        result = routemq("new", name, "--defaults", "--no-git", cwd=tmp_path)
+        assert result.exit_code == 0, result.output
+        assert "differs from the one released" not in result.output
+    repo = template_releases.repository()
+    assert git(repo, "tag", "--list").split() == [f"v{version}"]
+    assert len(git(repo, "log", "--format=%H").split()) == 1
+
+    # A checkout whose template changed without a version bump: the tag is not moved.
+    with plain_template_copy() as root:
+        changed = tmp_path / "changed"
+        shutil.copytree(root, changed)
+    (changed / "template" / "NOTES.md").write_text("new file\n")
+    _, differs = template_releases.ensure_release(changed, f"v{version}")
+    assert differs
+    assert len(git(repo, "log", "--format=%H").split()) == 1
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_ctrl_c_at_a_question_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """A real terminal: the first question is on screen when Ctrl-C arrives."""
+    import os
+    import pty
+    import select
+    import shutil
+    import sys
+    import time
+
+    routemq_bin = shutil.which("routemq") or str(Path(sys.executable).parent / "routemq")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command under test on the terminal
+        os.chdir(tmp_path)
+        os.execv(routemq_bin, [routemq_bin, "new", "demo", "--no-git", "--no-install"])
+    screen = b""
+
+    def read_until(marker: bytes, seconds: float) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + seconds
+        while marker not in screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    screen += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    read_until(b"Project name", 30)
+    assert b"Project name" in screen, screen.decode(errors="replace")
+    os.write(fd, b"\x03")  # what the terminal sends for Ctrl-C
+    read_until(b"\x00never", 5)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    after = screen.split(b"Project name", 1)[1].decode(errors="replace")
+    assert "cancelled; nothing was created" in after
+    assert "AnswersMap" not in after and "Traceback" not in after
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert list(tmp_path.iterdir()) == []

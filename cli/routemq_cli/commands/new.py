@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from routemq_cli.commands.output import action, fail
+from routemq_cli.provenance import Provenance
 
 
 def new(
@@ -26,6 +27,12 @@ def new(
     ] = None,
     no_git: Annotated[
         bool, typer.Option("--no-git", help="Do not run git init and the first commit.")
+    ] = False,
+    no_install: Annotated[
+        bool,
+        typer.Option(
+            "--no-install", help="Do not create .venv nor install the app and its dev tools."
+        ),
     ] = False,
     template: Annotated[
         str | None,
@@ -44,8 +51,9 @@ def new(
         ),
     ] = None,
 ) -> None:
-    """Create a new RouteMQ app: code, tests, Docker and Kubernetes files, and a git repo."""
-    from routemq_cli import templating
+    """Create a new RouteMQ app: code, tests, Docker and Kubernetes files, a git repo, and a
+    .venv with the app and its dev tools installed."""
+    from routemq_cli import provenance, templating
 
     target = Path(name).expanduser()
     try:
@@ -70,7 +78,8 @@ def new(
                 hint=f"the questions are: {', '.join(sorted(known))}",
             )
     if vcs_ref is not None and template is None:
-        template = templating.template_source()
+        tag = templating.version_tag(templating.installed_version())
+        template, _ = templating.release_source(templating.template_root(), tag)
 
     user_defaults = _user_defaults(str(answers["project_slug"]), known)
     interactive = not defaults and sys.stdin.isatty()
@@ -83,24 +92,36 @@ def new(
         if git_init is not None:
             git_init.communicate()
         _remove_partial(target, existed)
+        if isinstance(error, KeyboardInterrupt):
+            fail("cancelled; nothing was created", code=130)
         fail(f"could not create {target}: {_describe(error)}")
 
     templating.prune_empty_dirs(target)
     for path in templating.app_files(target):
         action("CREATE", str(path))
+    origin = provenance.current()
+    # Wheels that exist are copied even without an install: the Dockerfile needs them too.
+    # Building them from a checkout is left to the install, which needs them at once.
+    place = not origin.from_index and (not no_install or origin.runtime.kind == "wheel")
+    with_wheels = bool(place and _place_wheels(target, origin))
     committed = False if no_git else _git_first_commit(target, version, git_init)
-    _print_next_steps(target, version, committed, no_git)
+    installed = False if no_install else _install(target, with_wheels)
+    _print_next_steps(target, version, committed, no_git, installed, origin)
+
+
+#: Words a display name spells as their owners do ("my_routemq_app" → "My RouteMQ App").
+DISPLAY_WORDS = {"routemq": "RouteMQ", "mqtt": "MQTT", "iot": "IoT", "api": "API"}
+
+
+def display_name(slug: str) -> str:
+    """The app's display name, made from its slug as copier makes the slug from the name."""
+    return " ".join(DISPLAY_WORDS.get(w, w.title()) for w in slug.split("_") if w)
 
 
 def _user_defaults(slug: str, known: dict[str, Any]) -> dict[str, Any]:
     """Defaults that fit this user better than the template's own (still only defaults)."""
-    # The app's name doubles as its display name ("my_app" → "My App").
-    proposed: dict[str, Any] = {"project_name": slug.replace("_", " ").title()}
-    # The app targets the Python that created it, so it installs right here.
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if running in known.get("python_version", {}).get("choices", ()):
-        proposed["python_version"] = running
-    return proposed
+    # The app's name doubles as its display name; every other default is the template's.
+    return {"project_name": display_name(slug)} if "project_name" in known else {}
 
 
 def _render(
@@ -147,7 +168,16 @@ def _render(
             defaults=not interactive,
             quiet=True,
         )
-        templating.record_source(target, root, templating.template_source(), tag)
+        source, differs = templating.release_source(root, tag)
+        templating.record_source(target, root, source, tag)
+    if differs:
+        typer.secho(
+            f"warning: this template differs from the one released as {tag} in {source}; "
+            "bump the version to release a template change, or `routemq upgrade` will merge "
+            "against the older one",
+            fg="yellow",
+            err=True,
+        )
     return tag
 
 
@@ -207,19 +237,58 @@ def _git_first_commit(target: Path, version: str, git_init: subprocess.Popen[str
     return False
 
 
-def _print_next_steps(target: Path, version: str, committed: bool, no_git: bool) -> None:
+def _place_wheels(target: Path, origin: Provenance) -> list[Path]:
+    from routemq_cli.app_install import InstallError, place_wheels
+
+    try:
+        return place_wheels(target, origin, action)
+    except InstallError as error:
+        typer.secho(f"warning: {error}", fg="yellow", err=True)
+        return []
+
+
+def _install(target: Path, with_wheels: bool) -> bool:
+    from routemq_cli.app_install import InstallError, install
+
+    try:
+        install(target, with_wheels, action)
+    except InstallError as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        typer.secho(
+            f"hint: the app is in {target}; fix the cause, then install it as shown below",
+            fg="yellow",
+            err=True,
+        )
+        return False
+    return True
+
+
+def _print_next_steps(
+    target: Path, version: str, committed: bool, no_git: bool, installed: bool, origin: Provenance
+) -> None:
+    from routemq_cli.app_install import WHEELS_DIR, install_command, shown
+
     typer.echo("")
     typer.secho(f"Created the RouteMQ app {target.name} (template {version})", bold=True)
     if committed:
         typer.echo("Its files are in a new git repository, with a first commit.")
     elif no_git:
         typer.echo("Run `git init` and commit it before `routemq upgrade`.")
-    typer.echo("\nNext:")
-    for line in (
-        f"cd {target}",
-        "python -m venv .venv && . .venv/bin/activate",
-        'pip install -e ".[dev]"',
+    if installed:
+        typer.echo("The app and its dev tools are installed in its .venv.")
+        steps = [f"cd {target}", ". .venv/bin/activate"]
+    else:
+        steps = [f"cd {target}", "python -m venv .venv && . .venv/bin/activate"]
+        has_wheels = any((target / WHEELS_DIR).glob("routemq_*.whl"))
+        if not origin.from_index and not has_wheels:
+            # RouteMQ comes from a checkout no index holds: install it from there first.
+            paths = (str(o.path) for o in (origin.runtime, origin.cli) if o.path is not None)
+            steps.append(f"pip install {' '.join(paths)}")
+        steps.append(shown(install_command(has_wheels)))
+    steps += [
         "pytest                    # the app's tests, no broker needed",
-        "python main.py --workers  # run it against MQTT_BROKER from .env",
-    ):
+        "routemq run --workers     # run it against MQTT_BROKER from .env",
+    ]
+    typer.echo("\nNext:")
+    for line in steps:
         typer.echo(f"  {line}")

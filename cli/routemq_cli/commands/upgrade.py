@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +44,15 @@ def upgrade(
         list[str] | None,
         typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer (repeatable)."),
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            metavar="SRC",
+            help="Template source with version tags (a RouteMQ clone, git URL or gh:owner/repo) "
+            "instead of the one the app records.",
+        ),
+    ] = None,
 ) -> None:
     """Upgrade the app to a newer RouteMQ template, keeping your changes."""
     from routemq_cli.templating import ANSWERS_FILE, parse_data
@@ -70,26 +81,35 @@ def upgrade(
             hint="commit or stash them first, so the upgrade can be reviewed and undone",
         )
 
-    import copier
-    from copier.errors import CopierError
-
     try:
         answers = parse_data(data or [])
     except ValueError as error:
         fail(str(error))
+    source = _reachable_source(template or before["_src_path"], answers_path, template is not None)
+
+    import copier
+
     try:
-        copier.run_update(
-            dst_path=app_dir,
-            data=answers,
-            vcs_ref=vcs_ref,
-            defaults=defaults or not sys.stdin.isatty(),
-            overwrite=True,
-            skip_answered=True,
-            quiet=True,
-            conflict="inline",
+        with _recorded_source(app_dir, answers_path, before, source):
+            copier.run_update(
+                dst_path=app_dir,
+                data=answers,
+                vcs_ref=vcs_ref,
+                defaults=defaults or not sys.stdin.isatty(),
+                overwrite=True,
+                skip_answered=True,
+                quiet=True,
+                conflict="inline",
+            )
+    except KeyboardInterrupt:
+        fail("cancelled", code=130)
+    except Exception as error:
+        # copier reports an unreachable git source as the git command's error (plumbum's
+        # ProcessExecutionError); any failure here is one line, never a traceback.
+        fail(
+            f"the upgrade of {app_dir} from {source} failed: {_last_line(error)}",
+            hint="check the template source, or name another with --template SRC",
         )
-    except (CopierError, ValueError) as error:
-        fail(f"the upgrade of {app_dir} failed: {error}")
 
     after = _read_answers(answers_path)
     changed = _git_status(app_dir)
@@ -109,8 +129,101 @@ def upgrade(
     if not changed:
         typer.echo(f"Already up to date with the template ({old}).")
         return
+    _refresh_wheels(app_dir, new)
     typer.secho(f"\nUpgraded from the template {old} to {new}.", bold=True)
-    typer.echo('Next: review `git diff`, reinstall (pip install -e ".[dev]"), run pytest, commit.')
+    typer.echo(
+        'Next: review `git diff`, reinstall (pip install --find-links wheels -e ".[dev]"), '
+        "run pytest, commit."
+    )
+
+
+def _reachable_source(source: str, answers_path: Path, given: bool) -> str:
+    """The template source to update from, made ready; exits with one line when it is not there.
+
+    The local release repository first gains this CLI's own template version, so that installing
+    a newer RouteMQ and running ``routemq upgrade`` applies it.
+    """
+    from routemq_cli import template_releases, templating
+
+    if templating.is_local_source(source):
+        path = Path(source).expanduser()
+        if path.resolve() == template_releases.repository().resolve():
+            tag = templating.version_tag(templating.installed_version())
+            try:
+                template_releases.ensure_release(templating.template_root(), tag)
+            except template_releases.ReleaseError as error:
+                fail(str(error))
+        if not (path / "copier.yml").is_file() and not (path / "copier.yaml").is_file():
+            where = "given with --template" if given else f"recorded in {answers_path.name}"
+            fail(
+                f"the template source {source} ({where}) is not there: no copier.yml in it",
+                hint="name one with --template SRC (a RouteMQ clone, with its version tags)",
+            )
+    return source
+
+
+@contextmanager
+def _recorded_source(
+    app_dir: Path, answers_path: Path, answers: dict[str, Any], source: str
+) -> Iterator[None]:
+    """Let copier read ``source`` as the app's recorded template source during the update.
+
+    copier renders the app's current version from the source its answers file records, and
+    refuses a repository with uncommitted changes. So the new source is written there and
+    committed for the update's duration; the commit is then undone (``git reset --soft``),
+    leaving the change among the upgrade's own for the user to review.
+    """
+    if source == answers["_src_path"]:
+        yield
+        return
+    text = answers_path.read_text(encoding="utf-8")
+    old = f"_src_path: {answers['_src_path']}"
+    answers_path.write_text(text.replace(old, f"_src_path: {source}", 1), encoding="utf-8")
+    relpath = answers_path.relative_to(app_dir).as_posix()
+    identity = ["-c", "user.name=RouteMQ", "-c", "user.email=routemq@localhost"]
+    message = f"Take the RouteMQ template from {source}"
+    _git(app_dir, *identity, "-c", "commit.gpgSign=false", "commit", "-q", "-m", message, relpath)
+    try:
+        yield
+    finally:
+        _git(app_dir, "reset", "--quiet", "--soft", "HEAD~1")
+
+
+def _git(app_dir: Path, *args: str) -> None:
+    done = subprocess.run(["git", *args], cwd=app_dir, capture_output=True, text=True)
+    if done.returncode != 0:
+        command = " ".join(a for a in args if not a.startswith(("-", "user.", "commit.")))
+        fail(f"git {command} failed in {app_dir}: {done.stderr.strip()}")
+
+
+def _refresh_wheels(app_dir: Path, tag: str) -> None:
+    """Give the app this RouteMQ's wheels when it was upgraded to this RouteMQ's version."""
+    from routemq_cli import provenance, templating
+    from routemq_cli.app_install import WHEELS_DIR, InstallError, place_wheels
+
+    origin = provenance.current()
+    if origin.from_index or tag != templating.version_tag(origin.version):
+        if any((app_dir / WHEELS_DIR).glob("routemq_*.whl")):
+            typer.secho(
+                f"warning: {WHEELS_DIR}/ still holds the wheels of an older RouteMQ; place those "
+                f"of {tag} there (or upgrade with a RouteMQ of that version)",
+                fg="yellow",
+                err=True,
+            )
+        return
+    try:
+        place_wheels(
+            app_dir,
+            origin,
+            lambda verb, path: action("UPDATE", str(Path(path).relative_to(app_dir))),
+        )
+    except InstallError as error:
+        typer.secho(f"warning: {error}", fg="yellow", err=True)
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def find_conflicts(app_dir: Path, changed: dict[str, str]) -> list[str]:
