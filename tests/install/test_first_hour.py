@@ -91,7 +91,9 @@ def test_install_new_run_publish_upgrade(
         stdout=subprocess.PIPE,
         text=True,
     )
-    running = launch([str(venv_bin / "routemq"), "run", "--workers"], env, app, tmp_path / "run.log")
+    running = launch(
+        [str(venv_bin / "routemq"), "run", "--workers"], env, app, tmp_path / "run.log"
+    )
     try:
         running.wait_ready(count=2, timeout=60)
         sent = run(
