@@ -177,3 +177,89 @@ def test_routemq_upgrade_finds_the_app_from_a_subfolder(routemq: Any, app_v1: Pa
     result = routemq("upgrade", "--vcs-ref", "v0.2.0", cwd=app_v1 / "app" / "controllers")
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((app_v1 / ANSWERS_FILE).read_text())["_commit"] == "v0.2.0"
+
+
+def _set_recorded_source(app: Path, source: str) -> None:
+    answers = app / ANSWERS_FILE
+    text = re.sub(r"^_src_path: .*$", f"_src_path: {source}", answers.read_text(), flags=re.M)
+    answers.write_text(text)
+    git(app, "commit", "--quiet", "--all", "-m", "moved template")
+
+
+@pytest.mark.parametrize(
+    "source", ["/nonexistent/routemq-template", "file:///nonexistent/routemq-template.git"]
+)
+def test_an_unreachable_source_is_one_line_naming_it_and_the_option(
+    routemq: Any, app_v1: Path, source: str
+) -> None:
+    _set_recorded_source(app_v1, source)
+    head = git(app_v1, "rev-parse", "HEAD")
+
+    result = routemq("upgrade", cwd=app_v1)
+
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and source in errors[0], result.output
+    assert "--template SRC" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) <= 3
+    assert git(app_v1, "rev-parse", "HEAD") == head
+    assert git(app_v1, "status", "--porcelain") == ""
+
+
+def test_template_option_overrides_the_recorded_source(
+    routemq: Any, app_v1: Path, template_versions: Path
+) -> None:
+    _set_recorded_source(app_v1, "/nonexistent/routemq-template")
+    head = git(app_v1, "rev-parse", "HEAD")
+
+    result = routemq("upgrade", "--template", str(template_versions), cwd=app_v1)
+
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((app_v1 / ANSWERS_FILE).read_text())
+    assert (recorded["_src_path"], recorded["_commit"]) == (str(template_versions), "v0.2.0")
+    assert "ALERT_ABOVE = 35.0" in (app_v1 / CONTROLLER).read_text()
+    # The user's history is as it was: the change waits for review, uncommitted.
+    assert git(app_v1, "rev-parse", "HEAD") == head
+    assert ".copier-answers.yml" in git(app_v1, "status", "--porcelain")
+
+
+def test_a_new_routemq_version_in_the_release_repository_is_what_upgrade_applies(
+    routemq: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """An app made by plain `routemq new` records the local release repository, which exists."""
+    monkeypatch.setenv("ROUTEMQ_HOME", str(tmp_path / "home"))
+    assert routemq("new", "demo", "--defaults", cwd=tmp_path).exit_code == 0
+    app = tmp_path / "demo"
+    assert routemq("upgrade", cwd=app).output.strip() == (
+        f"Already up to date with the template (v{version})."
+    )
+    # A newer RouteMQ adds its template to the repository (as its install script does).
+    from routemq_cli import template_releases
+
+    newer = copy_template(tmp_path / "newer")
+    set_version(newer, "9.0.0")
+    edit(newer / APP / CONTROLLER, "ALERT_ABOVE = 30.0", "ALERT_ABOVE = 35.0")
+    template_releases.ensure_release(newer, "v9.0.0")
+
+    result = routemq("upgrade", cwd=app)
+    assert result.exit_code == 0, result.output
+    assert f"Upgraded from the template v{version} to v9.0.0." in result.output
+    assert "ALERT_ABOVE = 35.0" in (app / CONTROLLER).read_text()
+
+
+def test_copier_update_by_hand_works_for_an_app_made_by_routemq_new(
+    routemq: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routemq_cli import template_releases
+
+    monkeypatch.setenv("ROUTEMQ_HOME", str(tmp_path / "home"))
+    assert routemq("new", "demo", "--defaults", cwd=tmp_path).exit_code == 0
+    newer = copy_template(tmp_path / "newer")
+    set_version(newer, "9.1.0")
+    (newer / APP / "CHANGELOG.md").write_text("# Changes\n")
+    template_releases.ensure_release(newer, "v9.1.0")
+
+    copier.run_update(tmp_path / "demo", defaults=True, overwrite=True, quiet=True)
+
+    assert (tmp_path / "demo" / "CHANGELOG.md").is_file()
+    assert yaml.safe_load((tmp_path / "demo" / ANSWERS_FILE).read_text())["_commit"] == "v9.1.0"

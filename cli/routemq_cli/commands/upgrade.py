@@ -222,8 +222,11 @@ def _refresh_wheels(app_dir: Path, tag: str) -> None:
 
 
 def _last_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    """The line of an error worth showing: git's first ``fatal:`` line, else the last one."""
+    lines = [line.strip(" |\t") for line in str(error).strip().splitlines()]
+    lines = [line.removeprefix("Stderr:").strip(" |") for line in lines if line]
+    fatal = next((line[line.index("fatal:") :] for line in lines if "fatal:" in line), None)
+    return fatal or (lines[-1] if lines else type(error).__name__)
 
 
 def find_conflicts(app_dir: Path, changed: dict[str, str]) -> list[str]:
