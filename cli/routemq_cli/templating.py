@@ -90,19 +90,27 @@ def version_tag(version: str) -> str:
 
 
 def slug_error(slug: str) -> str | None:
-    """Why ``slug`` cannot name an app, or None when it can (the rule copier.yml enforces)."""
+    """Why ``slug`` cannot name an app, or None when it can (the rule copier.yml enforces).
+
+    A dash counts as an underscore, as in package names: ``my-app`` is checked as ``my_app``.
+    """
     if not slug:
         return "the app name is empty"
-    if not (slug.isidentifier() and slug.isascii() and slug[0].isalpha() and slug == slug.lower()):
-        suggestion = "".join(c if c.isalnum() else "_" for c in slug.lower()).strip("_")
+    module = slug.replace("-", "_")
+    if not (
+        module.isidentifier() and module.isascii() and slug[0].isalpha() and slug == slug.lower()
+    ):
+        suggestion = "".join(c if c.isalnum() or c in "-_" else "_" for c in slug.lower()).strip(
+            "-_"
+        )
         hint = f" (try {suggestion!r})" if suggestion and suggestion[0].isalpha() else ""
         return (
-            f"{slug!r} is not a valid app name: use lowercase letters, digits and underscores, "
-            f"starting with a letter{hint}"
+            f"{slug!r} is not a valid app name: use lowercase letters, digits, dashes and "
+            f"underscores, starting with a letter{hint}"
         )
-    if keyword.iskeyword(slug):
+    if keyword.iskeyword(module):
         return f"{slug!r} is a Python keyword and cannot name an app"
-    if slug in RESERVED_SLUGS:
+    if module in RESERVED_SLUGS:
         return f"{slug!r} would shadow a package of the app or of RouteMQ; choose another name"
     return None
 

@@ -10,18 +10,22 @@ port = {{ cookiecutter.mqtt_port|string|tojson }}
 group = {{ cookiecutter.group_name|tojson }}
 workers = {{ cookiecutter.worker_count|string|tojson }}
 
+# A dash counts as an underscore: my-app is checked as the identifier my_app.
+module = slug.replace("-", "_")
 errors = []
 if not (
-    slug.isidentifier()
-    and slug.isascii()
+    module.isidentifier()
+    and module.isascii()
     and slug == slug.lower()
     and slug[:1].isalpha()
-    and not keyword.iskeyword(slug)
-    and slug not in RESERVED
+    and not keyword.iskeyword(module)
+    and module not in RESERVED
 ):
     errors.append(
-        f"{slug!r} is not a valid slug: use lowercase letters, digits and underscores, start with"
-        " a letter, and avoid Python keywords and the names " + ", ".join(sorted(RESERVED)) + "."
+        f"{slug!r} is not a valid slug: use lowercase letters, digits, dashes and underscores,"
+        " start with a letter, and avoid Python keywords and the names "
+        + ", ".join(sorted(RESERVED))
+        + "."
     )
 if not port.isdigit() or not 1 <= int(port) <= 65535:
     errors.append(f"mqtt_port {port!r} must be a number between 1 and 65535.")

@@ -671,8 +671,8 @@ NEW = [
         "new-slug-dash",
         "`routemq new`",
         "`routemq new My-App`",
-        "'My-App' is not a valid app name: use lowercase letters, digits and underscores, "
-        "starting with a letter (try 'my_app')",
+        "'My-App' is not a valid app name: use lowercase letters, digits, dashes and "
+        "underscores, starting with a letter (try 'my-app')",
         1,
         "cli",
         {"argv": ["new", "My-App", "--defaults", "--no-git"], "where": "empty"},

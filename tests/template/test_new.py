@@ -101,7 +101,7 @@ def test_unselected_optional_files_leave_no_empty_folders(routemq: Any, tmp_path
     assert answers_of(app)["include_k8s"] is False
 
 
-@pytest.mark.parametrize("name", ["my-app", "Demo", "class", "app", "1st"])
+@pytest.mark.parametrize("name", ["My-App", "Demo", "class", "app", "1st", "my.app"])
 def test_invalid_names_are_refused_and_nothing_is_written(
     routemq: Any, tmp_path: Path, name: str
 ) -> None:
@@ -284,3 +284,16 @@ def test_ctrl_c_at_a_question_is_one_line_and_leaves_nothing(tmp_path: Path) -> 
     assert "AnswersMap" not in after and "Traceback" not in after
     assert os.waitstatus_to_exitcode(status) == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dashed_name_is_the_directory_and_distribution(routemq: Any, tmp_path: Path) -> None:
+    import tomllib
+
+    result = routemq("new", "my-app", "--defaults", "--no-git", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    app = tmp_path / "my-app"
+    assert tomllib.loads((app / "pyproject.toml").read_text())["project"]["name"] == "my-app"
+    answers = answers_of(app)
+    assert (answers["project_slug"], answers["project_name"]) == ("my-app", "My App")
+    assert "ROUTEMQ_APP_NAME=my-app" in (app / ".env").read_text()
+    assert "name: my-app\n" in (app / "k8s" / "deployment.yaml").read_text()

@@ -87,6 +87,8 @@ SLUGS = [
     "my_app2",
     "My_App",
     "my-app",
+    "-app",
+    "my.app",
     "2fast",
     "_private",
     "class",
@@ -115,10 +117,13 @@ def test_slug_rules_agree_between_the_cli_copier_and_cookiecutter(
     accepted_by_cookiecutter = baked.exception is None and baked.exit_code == 0
 
     assert accepted_by_cli == accepted_by_copier == accepted_by_cookiecutter
-    assert accepted_by_cli == (slug in {"demo", "my_app2"})
+    assert accepted_by_cli == (slug in {"demo", "my_app2", "my-app"})
 
 
 def test_slug_error_explains_and_suggests() -> None:
-    assert "try 'my_app'" in slug_error("my-app")
+    assert slug_error("my-app") is None
+    assert "try 'my-app'" in slug_error("My-App")
+    assert "try 'my_app'" in slug_error("my app")
+    assert "keyword" in slug_error("class")
     assert "keyword" in slug_error("class")
     assert all(slug_error(name) for name in RESERVED_SLUGS)

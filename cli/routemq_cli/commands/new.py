@@ -115,7 +115,8 @@ DISPLAY_WORDS = {"routemq": "RouteMQ", "mqtt": "MQTT", "iot": "IoT", "api": "API
 
 def display_name(slug: str) -> str:
     """The app's display name, made from its slug as copier makes the slug from the name."""
-    return " ".join(DISPLAY_WORDS.get(w, w.title()) for w in slug.split("_") if w)
+    words = slug.replace("-", "_").split("_")
+    return " ".join(DISPLAY_WORDS.get(w, w.title()) for w in words if w)
 
 
 def _user_defaults(slug: str, known: dict[str, Any]) -> dict[str, Any]:
