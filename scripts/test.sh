@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 ensure_mosquitto
 ensure_venv
 ensure_wheelhouse
+ensure_node_tools
 
 echo "== ruff"
 ruff check .

