@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from routemq_runtime.routing.convertors import CONVERTORS, PATH, Convertor
+from routemq_runtime.routing.convertors import CONVERTORS, DEFAULT_CONVERTOR, PATH, Convertor
 
 _PARAM = re.compile(r"\{(?P<name>[^{}:]*)(?::(?P<conv>[^{}]*))?\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -123,7 +123,7 @@ def parse_pattern(pattern: object) -> TopicPattern:
                 raise fail(f"'{{{name}:path}}' must be the last level")
             levels.append(Level(MULTI, name=name))
             continue
-        convertor = CONVERTORS.get(conv or "str")
+        convertor = CONVERTORS.get(conv or DEFAULT_CONVERTOR)
         if convertor is None:
             known = ", ".join([*CONVERTORS, PATH])
             raise fail(f"unknown convertor {conv!r} for {name!r} (known: {known})")
