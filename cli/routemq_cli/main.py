@@ -107,7 +107,7 @@ class FastGroup(TyperGroup):
 
 def _show_version(value: bool) -> None:
     if value:
-        from routemq_runtime._version import __version__
+        from routemq_runtime._version import __version__  # the runtime only for --version
 
         typer.echo(f"{PROG} {__version__}")
         raise typer.Exit()
@@ -169,7 +169,7 @@ def run() -> None:
     """Console-script entry point."""
     only = None
     if os.environ.get(COMPLETE_VAR):
-        from routemq_cli.commands.completion import enable_completion
+        from routemq_cli.commands.completion import enable_completion  # completion only
 
         enable_completion()
     elif len(sys.argv) > 1 and sys.argv[1] in COMMANDS:

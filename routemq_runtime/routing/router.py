@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from routemq_runtime.routing.injection import Invoker
 from routemq_runtime.routing.middleware import validate_middleware
 from routemq_runtime.routing.pattern import RouteDefinitionError, join_patterns, parse_pattern
 from routemq_runtime.routing.route import Match, Route
@@ -46,6 +47,7 @@ class Router:
         route = Route(
             parsed,
             handler,
+            Invoker,
             qos=qos,
             shared=shared,
             worker_count=worker_count,

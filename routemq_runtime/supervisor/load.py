@@ -104,6 +104,7 @@ class LoadSampler:
 
 def count_restart(slot_id: str) -> Any:
     """Count a slot restart in the shared metrics (the supervisor's own process file)."""
+    # Here, not at the top: prometheus-client is imported once the metrics dir is set.
     from routemq_runtime.metrics import WORKER_RESTARTS
 
     WORKER_RESTARTS.labels(slot_id).inc()

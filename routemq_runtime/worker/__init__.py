@@ -1,6 +1,7 @@
 """Worker slots: one process serving its routes' subscriptions with at-least-once delivery."""
 
-from routemq_runtime.worker.slot import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL, Slot, run_slot
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
+from routemq_runtime.worker.slot import Slot, run_slot
 from routemq_runtime.worker.spec import SlotSpec, slot_client_id
 
 __all__ = [

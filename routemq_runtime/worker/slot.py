@@ -16,19 +16,12 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
 from routemq_runtime.routing import Dispatcher, Route, Router
 from routemq_runtime.worker.spec import SlotSpec
 
 log = logging.getLogger("routemq.worker")
-
-EXIT_OK = 0
-EXIT_BOOT_ERROR = 3
-"""The slot cannot work with this code or configuration; restarting it will not help."""
-
-RETIRE_SIGNAL = signal.SIGUSR1
-"""Asks a slot to leave for good (scale-down): unsubscribe, drain, end its broker session.
-SIGTERM/SIGINT drain too but keep the session, for a restart under the same client id."""
 
 _TICK = 1.0
 
@@ -49,6 +42,8 @@ def _remove(path: Path | None) -> None:
 
 class Slot:
     def __init__(self, spec: SlotSpec, routes: list[Route]) -> None:
+        # Here, not at the top: paho-mqtt and prometheus-client load only in a process that runs
+        # a slot, after the supervisor chose the metrics dir (prometheus reads it on import).
         from routemq_runtime.metrics import SlotMetrics
         from routemq_runtime.transport import MqttTransport, Subscription
         from routemq_runtime.worker.pipeline import MessagePipeline
@@ -247,19 +242,14 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
     try:
         slot = Slot(spec, routes)
     except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built
-        config = spec.config
-        files = {
-            "MQTT_TLS_CA_FILE": config.mqtt_tls_ca_file,
-            "MQTT_TLS_CERT_FILE": config.mqtt_tls_cert_file,
-            "MQTT_TLS_KEY_FILE": config.mqtt_tls_key_file,
-        }
+        files = spec.config.tls_files()
         named = ", ".join(f"{k}={v!r}" for k, v in files.items() if v) or "no TLS files set"
         log.error("slot %s cannot load its TLS settings (%s): %s", spec.slot_id, named, error)
         return EXIT_BOOT_ERROR
     try:
         return asyncio.run(slot.run())
     except Exception as error:
-        from routemq_runtime.transport import TransportError
+        from routemq_runtime.transport import TransportError  # loaded by Slot() already
 
         if isinstance(error, TransportError | ValueError):
             log.error("slot %s cannot start: %s", spec.slot_id, error)

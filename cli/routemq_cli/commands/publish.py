@@ -38,6 +38,7 @@ def publish(
         fail(f"topic {topic!r} is not a topic to publish to: it is empty or has a wildcard")
     body = _payload(payload, file)
 
+    # The runtime only once the arguments are known good: `publish --help` stays quick.
     from routemq_runtime.app_loader import AppNotFoundError, find_app_dir
     from routemq_runtime.config import Config, ConfigError
 
