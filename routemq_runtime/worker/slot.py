@@ -18,6 +18,7 @@ from pathlib import Path
 
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
+from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher, Route, Router
 from routemq_runtime.worker.spec import SlotSpec
 
@@ -81,8 +82,8 @@ class Slot:
 
     # -- transport callbacks -------------------------------------------------------------------
 
-    def _on_message(self, raw: object) -> None:
-        self.pipeline.submit(raw)
+    def _on_message(self, message: InboundMessage) -> None:
+        self.pipeline.submit(message)
 
     def _on_ready(self, ready: bool) -> None:
         if ready and not self._retiring:

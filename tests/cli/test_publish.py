@@ -74,6 +74,20 @@ def test_body_from_a_file_as_a_real_subprocess(app_dir, mosquitto, subscriber, t
     assert subscriber.received[0].payload == b"\x00\xffraw"
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_successful_publish_writes_nothing_to_stderr(
+    app_dir, mosquitto, subscriber, protocol: str
+):
+    point_at(app_dir, mosquitto.port, MQTT_PROTOCOL=protocol)
+    result = run_routemq("publish", "sensors/quiet/data", "1", cwd=app_dir)
+    assert result.returncode == 0, result.stderr
+    assert "PUBLISHED sensors/quiet/data" in result.stdout
+    assert subscriber.arrived.wait(5)
+    assert "not connected" not in result.stderr
+    assert "MQTT_CS_DISCONNECTED" not in result.stderr
+    assert result.stderr.strip() == ""
+
+
 def test_refused_credentials_name_the_broker(app_dir, mosquitto_factory, invoke):
     broker = mosquitto_factory(users={"worker": "right"})
     point_at(app_dir, broker.port, MQTT_USERNAME="worker", MQTT_PASSWORD="wrong-secret")

@@ -51,41 +51,16 @@ def publish(
     except ConfigError as error:
         fail(str(error))
 
-    import ssl
+    # paho-mqtt only once the message is ready to go.
+    from routemq_runtime.transport.paho_client import BrokerRefused, publish_once
 
-    import paho.mqtt.client as mqtt
-    from paho.mqtt import MQTTException
-    from paho.mqtt import publish as paho_publish
-
-    auth = None
-    if config.mqtt_username:
-        auth = {"username": config.mqtt_username, "password": config.mqtt_password}
-    tls = None
-    if config.mqtt_tls:
-        tls = {
-            "ca_certs": config.mqtt_tls_ca_file,
-            "certfile": config.mqtt_tls_cert_file,
-            "keyfile": config.mqtt_tls_key_file,
-            "insecure": config.mqtt_tls_insecure,
-            "cert_reqs": ssl.CERT_NONE if config.mqtt_tls_insecure else ssl.CERT_REQUIRED,
-        }
-    protocol = mqtt.MQTTv5 if config.mqtt_protocol == "5" else mqtt.MQTTv311
     broker = f"{config.mqtt_broker}:{config.mqtt_port}"
     try:
-        paho_publish.single(
-            topic,
-            body,
-            qos=qos,
-            retain=retain,
-            hostname=config.mqtt_broker,
-            port=config.mqtt_port,
-            auth=auth,
-            tls=tls,
-            protocol=protocol,
-            keepalive=10,
-        )
-    except MQTTException as error:
+        publish_once(config, topic, body, qos=qos, retain=retain)
+    except BrokerRefused as error:
         fail(f"broker {broker} refused the connection: {error}")
+    except TimeoutError as error:
+        fail(f"broker {broker} did not answer: {error}")
     except OSError as error:
         fail(
             f"cannot reach the broker at {broker}: {error.strerror or error}",
