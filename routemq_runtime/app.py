@@ -35,7 +35,9 @@ from routemq_runtime.supervisor.rundir import ensure_metrics_dir
 logger = logging.getLogger("routemq.app")
 
 EXIT_LOAD_ERROR = EXIT_FAILED
-__all__ = ["EXIT_LOAD_ERROR", "EXIT_USAGE", "build_parser", "main"]
+#: What ``--num-workers`` means; ``routemq run`` says the same (a test keeps them equal).
+NUM_WORKERS_HELP = "Processes per shared route (implies --workers; overrides WORKER_COUNT)."
+__all__ = ["EXIT_LOAD_ERROR", "EXIT_USAGE", "NUM_WORKERS_HELP", "build_parser", "main"]
 
 
 def _positive_int(text: str) -> int:
@@ -63,7 +65,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--num-workers",
         type=_positive_int,
         metavar="N",
-        help="processes per shared route (implies --workers; overrides WORKER_COUNT)",
+        help=NUM_WORKERS_HELP,
     )
     parser.add_argument(
         "--group", metavar="NAME", help="shared subscription group (MQTT_GROUP_NAME)"

@@ -22,18 +22,25 @@ UNROUTED = "<unrouted>"
 # Handler times from sub-millisecond (a cache write) to a minute (a slow remote call).
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
+# Names that readers of the samples (auto-scaling, get_worker_stats) look for; a counter's
+# samples carry "_total", a histogram's "_sum" and "_count".
+RECEIVED_NAME = "routemq_messages_received"
+PROCESSED_NAME = "routemq_messages_processed"
+PROCESSING_SECONDS_NAME = "routemq_processing_seconds"
+HANDLER_ERRORS_NAME = "routemq_handler_errors"
+
 MESSAGES_RECEIVED = Counter(
-    "routemq_messages_received",
+    RECEIVED_NAME,
     "Messages received by a worker slot.",
     ["route", "worker"],
 )
 MESSAGES_PROCESSED = Counter(
-    "routemq_messages_processed",
+    PROCESSED_NAME,
     "Messages finished by a worker slot, by outcome (ok, dead_lettered).",
     ["route", "worker", "outcome"],
 )
 PROCESSING_SECONDS = Histogram(
-    "routemq_processing_seconds",
+    PROCESSING_SECONDS_NAME,
     "Time spent in middleware and handler, per attempt.",
     ["route", "worker"],
     buckets=_BUCKETS,
@@ -44,7 +51,7 @@ HANDLER_RETRIES = Counter(
     ["route", "worker"],
 )
 HANDLER_ERRORS = Counter(
-    "routemq_handler_errors",
+    HANDLER_ERRORS_NAME,
     "Handler attempts that raised, by exception type.",
     ["route", "worker", "error_type"],
 )
@@ -239,10 +246,10 @@ class WorkerMetrics:
         over its routes."""
         worker = str(worker_id)
         registry = self._registry or collecting_registry()
-        processed = _sum_samples(registry, "routemq_messages_processed_total", worker, outcome="ok")
-        count = _sum_samples(registry, "routemq_processing_seconds_count", worker)
-        seconds = _sum_samples(registry, "routemq_processing_seconds_sum", worker)
-        errors = _sum_samples(registry, "routemq_handler_errors_total", worker)
+        processed = _sum_samples(registry, f"{PROCESSED_NAME}_total", worker, outcome="ok")
+        count = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_count", worker)
+        seconds = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_sum", worker)
+        errors = _sum_samples(registry, f"{HANDLER_ERRORS_NAME}_total", worker)
         return {
             "messages_processed": int(processed),
             "avg_processing_time": seconds / count if count else 0,

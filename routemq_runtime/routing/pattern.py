@@ -6,6 +6,7 @@ Every mistake is caught here, when the route is defined, with the pattern named 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from routemq_runtime.routing.convertors import CONVERTORS, DEFAULT_CONVERTOR, PATH, Convertor
@@ -140,6 +141,18 @@ def join_patterns(prefix: str, pattern: str) -> str:
     if not prefix:
         return pattern
     return f"{prefix}/{pattern}" if pattern else prefix
+
+
+def unique_key(key: str, taken: Collection[str]) -> str:
+    """``key``, or ``key-2``, ``key-3``... whichever is not taken yet.
+
+    Two patterns may slug to the same key (``a/b-c``, ``a-b/c``); names made from keys (client
+    ids, metric labels) must still differ, and stay the same across restarts, so suffixes follow
+    the (stable) order in which keys are taken."""
+    unique, n = key, 2
+    while unique in taken:
+        unique, n = f"{key}-{n}", n + 1
+    return unique
 
 
 def pattern_key(pattern: TopicPattern) -> str:

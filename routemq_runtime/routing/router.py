@@ -8,7 +8,12 @@ from typing import Any
 
 from routemq_runtime.routing.injection import Invoker
 from routemq_runtime.routing.middleware import validate_middleware
-from routemq_runtime.routing.pattern import RouteDefinitionError, join_patterns, parse_pattern
+from routemq_runtime.routing.pattern import (
+    RouteDefinitionError,
+    join_patterns,
+    parse_pattern,
+    unique_key,
+)
 from routemq_runtime.routing.route import Match, Route
 from routemq_runtime.routing.trie import RouteTrie
 
@@ -112,9 +117,7 @@ class Router:
             )
         if existing is route:
             return
-        key, n = route.key, 2
-        while key in self._keys:
-            key, n = f"{route.key}-{n}", n + 1
+        key = unique_key(route.key, self._keys)
         route.key = key
         self._shapes[shape] = route
         self._keys.add(key)

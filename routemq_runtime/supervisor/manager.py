@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -29,7 +28,7 @@ from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir
 from routemq_runtime.supervisor.scaling import ScalingPolicy
 from routemq_runtime.supervisor.slot import Slot
 from routemq_runtime.supervisor.snapshot import Snapshot
-from routemq_runtime.worker.spec import SlotSpec, slot_client_id
+from routemq_runtime.worker.spec import SlotSpec, safe_name, slot_client_id
 
 logger = logging.getLogger("routemq.supervisor")
 
@@ -41,7 +40,7 @@ __all__ = ["EXIT_BOOT_ERROR", "EXIT_SLOT_FAILED", "SlotTarget", "WorkerManager"]
 
 
 def _group_slug(group: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", group).strip("-") or "group"
+    return safe_name(group, "group")
 
 
 class WorkerManager:

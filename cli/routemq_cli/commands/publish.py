@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from routemq_cli.commands.app_dir import AppDirNotFound, find_app_dir
 from routemq_cli.commands.output import fail
 
 
@@ -39,12 +40,11 @@ def publish(
     body = _payload(payload, file)
 
     # The runtime only once the arguments are known good: `publish --help` stays quick.
-    from routemq_runtime.app_loader import AppNotFoundError, find_app_dir
     from routemq_runtime.config import Config, ConfigError
 
     try:
         env_file: Path | None = find_app_dir() / ".env"
-    except AppNotFoundError:
+    except AppDirNotFound:
         env_file = None  # outside an app the environment alone says where the broker is
     try:
         config = Config.from_env(env_file=env_file)

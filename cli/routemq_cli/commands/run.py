@@ -23,7 +23,7 @@ def run_app(
             "-n",
             min=1,
             metavar="N",
-            help="Total worker processes, instead of per-route counts.",
+            help="Processes per shared route (implies --workers; overrides WORKER_COUNT).",
         ),
     ] = None,
     group: Annotated[
