@@ -1,12 +1,10 @@
 """The supervisor loop: it owns the slot table and keeps it full.
 
-One loop, in the style of a pre-fork arbiter: signal handlers only queue the signal (and the
-wake-up fd breaks the loop's sleep); the loop reaps dead children, restarts them in the same
-slot after a backoff, kills slots whose heartbeat went stale, applies scaling, and on
-SIGTERM/SIGINT drains every slot and kills the stragglers after the drain budget.
-
-The arbiter knows processes, not messages: what runs in a child and how a slot is described
-come from :class:`~routemq_runtime.supervisor.manager.WorkerManager` as two callables.
+Signal handlers only queue the signal (a wake-up fd breaks the loop's sleep); the loop reaps
+dead children, restarts them in the same slot after a backoff, kills slots whose heartbeat went
+stale, applies scaling, and on SIGTERM/SIGINT drains every slot and kills the stragglers after
+the drain budget. It knows processes, not messages: what runs in a child and how a slot is
+described come from :class:`~routemq_runtime.supervisor.manager.WorkerManager` as callables.
 """
 
 from __future__ import annotations
@@ -18,17 +16,24 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NoReturn
 
 from routemq_runtime.config import Config
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED
+from routemq_runtime.supervisor.autoscaler import AutoScaler
 from routemq_runtime.supervisor.health import HealthServer
 from routemq_runtime.supervisor.lifeline import die_with_parent
 from routemq_runtime.supervisor.plan import RoutePlan, slot_id
-from routemq_runtime.supervisor.processes import describe_exit, exited_slots, flush_all, signal_slot
+from routemq_runtime.supervisor.processes import (
+    describe_exit,
+    exit_child,
+    exited_slots,
+    flush_all,
+    signal_slot,
+)
 from routemq_runtime.supervisor.restart import RestartPolicy
 from routemq_runtime.supervisor.rundir import RunDir, mark_process_dead
-from routemq_runtime.supervisor.scaling import RouteScaler, ScalingPolicy
+from routemq_runtime.supervisor.scaling import ScalingPolicy
 from routemq_runtime.supervisor.signals import SignalQueue
 from routemq_runtime.supervisor.slot import Slot
 from routemq_runtime.supervisor.snapshot import Snapshot, take_snapshot
@@ -84,9 +89,11 @@ class Arbiter:
         self._exit_code = 0
         self._snapshot = Snapshot(0.0, False, ())
         self._health: HealthServer | None = None
-        self._scalers: dict[str, RouteScaler] = {}
-        self._sampler: Any = None
-        self._next_sample = 0.0
+        self._autoscaler: AutoScaler | None = None
+        if settings.auto_scale:
+            self._autoscaler = AutoScaler(
+                settings.scaling_policy, settings.metrics_dir, self.config.worker_concurrency
+            )
         self._parent_pid = settings.parent_pid
 
     # ------------------------------------------------------------------ what others read
@@ -101,9 +108,7 @@ class Arbiter:
         return self.run_dir.is_ready(slot_id)
 
     def message_rate(self, route_key: str) -> float:
-        if self._sampler is None:
-            return 0.0
-        return self._sampler.rates.get(route_key, 0.0)
+        return self._autoscaler.rate(route_key) if self._autoscaler is not None else 0.0
 
     def scale_route(self, route_key: str, count: int) -> int:
         """Set a shared route's slot count (within its bounds); applied by the loop."""
@@ -124,7 +129,6 @@ class Arbiter:
             for plan in plans:
                 self.plans[plan.key] = plan
                 self.targets[plan.key] = plan.count
-                self._scalers[plan.key] = RouteScaler(self.settings.scaling_policy)
             self._reconcile(time.monotonic())
             logger.info(
                 "supervisor %d starting %d slot(s) for %d route group(s) in group %r%s",
@@ -152,7 +156,8 @@ class Arbiter:
             else:
                 self._check_parent()
                 self._check_heartbeats(now)
-                self._autoscale(now)
+                if self._autoscaler is not None:
+                    self._autoscaler.adjust(now, self.plans, self.slots, self.targets)
                 self._reconcile(now)
                 self._kill_overdue_retirees(now)
             self._publish_snapshot(now)
@@ -167,8 +172,8 @@ class Arbiter:
                 deadlines.append(slot.start_at)
             if slot.kill_at is not None:
                 deadlines.append(slot.kill_at)
-        if self.settings.auto_scale and not self._stopping:
-            deadlines.append(self._next_sample)
+        if self._autoscaler is not None and not self._stopping:
+            deadlines.append(self._autoscaler.next_sample)
         return max(0.0, min(deadlines) - now)
 
     # ------------------------------------------------------------------ signals
@@ -348,57 +353,18 @@ class Arbiter:
         slot.killed = False
         logger.debug("slot %s started as pid %d", slot.slot_id, pid)
 
-    def _child(self, slot: Slot, parent: int) -> None:
-        code = 1
-        try:
+    def _child(self, slot: Slot, parent: int) -> NoReturn:
+        def serve() -> int | None:
             self.signals.reset_in_child()
             # After the reset: the supervisor's handler would only queue the signal here.
             die_with_parent(parent)
             if self._health is not None:
                 self._health.close_in_child()
-            result = self._serve(slot)
-            code = 0 if result is None else int(result)
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        except BaseException:
-            logger.exception("slot %s crashed", slot.slot_id)
-            code = 1
-        finally:
-            flush_all()
-            os._exit(code)
+            return self._serve(slot)
 
-    # ------------------------------------------------------------------ scaling, metrics
+        exit_child(serve, f"slot {slot.slot_id}")
 
-    def _autoscale(self, now: float) -> None:
-        settings = self.settings
-        if not settings.auto_scale or now < self._next_sample:
-            return
-        self._next_sample = now + settings.scaling_policy.interval
-        if self._sampler is None:
-            # Only an auto-scaling supervisor reads the metrics files (prometheus-client).
-            from routemq_runtime.supervisor.load import LoadSampler
-
-            self._sampler = LoadSampler(settings.metrics_dir)
-        samples = self._sampler.sample(self.plans, self.slots, now)
-        for key, sample in samples.items():
-            plan = self.plans[key]
-            if not plan.shared:
-                continue
-            current = self.targets[key]
-            load = sample.load(
-                self.config.worker_concurrency, settings.scaling_policy.messages_per_worker
-            )
-            wanted = self._scalers[key].decide(now, current, load, plan.minimum, plan.maximum)
-            if wanted != current:
-                logger.info(
-                    "auto-scale: route %s %d -> %d slot(s) (%.0f msg/s, load %.2f slots)",
-                    key,
-                    current,
-                    wanted,
-                    sample.rate,
-                    load,
-                )
-                self.targets[key] = wanted
+    # ------------------------------------------------------------------ metrics
 
     def _count_restart(self, slot: Slot) -> None:
         try:

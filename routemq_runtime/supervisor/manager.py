@@ -22,7 +22,7 @@ from routemq_runtime.routing import Router, RouterRegistry
 from routemq_runtime.supervisor.arbiter import Arbiter, ArbiterSettings
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
 from routemq_runtime.supervisor.preflight import problems as preflight_problems
-from routemq_runtime.supervisor.processes import flush_all, wait_pid
+from routemq_runtime.supervisor.processes import exit_child, wait_pid
 from routemq_runtime.supervisor.restart import DeathRecord, RestartPolicy
 from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir
 from routemq_runtime.supervisor.scaling import ScalingPolicy
@@ -217,15 +217,8 @@ class WorkerManager:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            code = 1
-            try:
-                self._parent_pid = parent
-                code = self.run(num_workers)
-            except BaseException:
-                logger.exception("supervisor for group %r failed", self.group_name)
-            finally:
-                flush_all()
-                os._exit(code)
+            self._parent_pid = parent
+            exit_child(lambda: self.run(num_workers), f"supervisor for group {self.group_name!r}")
         self._background_pid = pid
         logger.info("started supervisor %d for group %r", pid, self.group_name)
         return pid
