@@ -20,6 +20,7 @@ from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher, Route, Router
+from routemq_runtime.worker.inherited_loop import forget_inherited_loop
 from routemq_runtime.worker.spec import SlotSpec
 
 log = logging.getLogger("routemq.worker")
@@ -238,8 +239,7 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
     except KeyError as error:
         log.error("slot %s: %s (routes known: %s)", spec.slot_id, error.args[0], len(router))
         return EXIT_BOOT_ERROR
-    # A child forked from a process that was running an event loop inherits its thread state.
-    asyncio.events._set_running_loop(None)
+    forget_inherited_loop()
     try:
         slot = Slot(spec, routes)
     except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built

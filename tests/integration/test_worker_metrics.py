@@ -146,11 +146,12 @@ def test_batched_histogram_matches_observing_one_by_one() -> None:
     from prometheus_client import CollectorRegistry, Histogram
 
     from routemq_runtime import metrics
+    from routemq_runtime.prometheus_internals import BatchedHistogram
 
     registry = CollectorRegistry()
-    batched = Histogram("b_seconds", "b", ["w"], buckets=metrics._BUCKETS, registry=registry)
-    direct = Histogram("d_seconds", "d", ["w"], buckets=metrics._BUCKETS, registry=registry)
-    local = metrics._LocalHistogram(batched.labels("x"))
+    batched = Histogram("b_seconds", "b", ["w"], buckets=metrics.BUCKETS, registry=registry)
+    direct = Histogram("d_seconds", "d", ["w"], buckets=metrics.BUCKETS, registry=registry)
+    local = BatchedHistogram(batched.labels("x"), metrics.BUCKETS)
     assert not local.direct
     values = [0.0001, 0.0005, 0.0006, 0.001, 0.3, 1, 60, 61]
     for value in values:
