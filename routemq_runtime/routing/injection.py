@@ -25,6 +25,7 @@ INJECTABLE: dict[str, Callable[[Context], Any]] = {
     "payload": lambda ctx: ctx.payload,
     "topic": lambda ctx: ctx.message.topic,
     "context": lambda ctx: ctx,
+    # The original RouteMQ's name for the context (not ``context.message``, the raw delivery).
     "message": lambda ctx: ctx,
     "client": lambda ctx: ctx.client,
     "params": lambda ctx: ctx.params,

@@ -1,8 +1,8 @@
 """Which slots a router needs: one per unit of each shared route's count, one for the rest.
 
-Pure: no processes, no files. A *slot* is a seat with a stable identity (route key + index) that a
-process fills; when the process dies, its replacement takes the same seat, so it reconnects with
-the same client id and receives what the broker kept for it.
+Pure: no processes, no files. A *slot* is a place with a stable identity (route key + index)
+that a worker process fills; when the process dies, its replacement fills the same slot, so it
+reconnects with the same client id and receives what the broker kept for it.
 """
 
 from __future__ import annotations

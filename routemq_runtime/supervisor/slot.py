@@ -1,4 +1,4 @@
-"""One seat in the supervisor's table: a slot's identity and the process filling it."""
+"""One entry of the supervisor's table: a slot's identity and the worker process filling it."""
 
 from __future__ import annotations
 

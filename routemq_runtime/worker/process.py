@@ -1,4 +1,4 @@
-"""One worker slot in one process: transport + dispatch + retries/dead letters + heartbeat.
+"""The worker process serving one slot: transport + dispatch + retries/dead letters + heartbeat.
 
 ``run_slot`` is what the supervisor calls in a forked child. It returns the process exit code:
 0 after a drain on SIGTERM/SIGINT (or after retiring on :data:`RETIRE_SIGNAL`),
@@ -42,7 +42,9 @@ def _remove(path: Path | None) -> None:
             path.unlink()
 
 
-class Slot:
+class Worker:
+    """What runs in a worker process: the slot's transport, pipeline, heartbeat and drain."""
+
     def __init__(self, spec: SlotSpec, routes: list[Route]) -> None:
         # Here, not at the top: paho-mqtt and prometheus-client load only in a process that runs
         # a slot, after the supervisor chose the metrics dir (prometheus reads it on import).
@@ -241,16 +243,16 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
         return EXIT_BOOT_ERROR
     forget_inherited_loop()
     try:
-        slot = Slot(spec, routes)
+        worker = Worker(spec, routes)
     except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built
         files = spec.config.tls_files()
         named = ", ".join(f"{k}={v!r}" for k, v in files.items() if v) or "no TLS files set"
         log.error("slot %s cannot load its TLS settings (%s): %s", spec.slot_id, named, error)
         return EXIT_BOOT_ERROR
     try:
-        return asyncio.run(slot.run())
+        return asyncio.run(worker.run())
     except Exception as error:
-        from routemq_runtime.transport import TransportError  # loaded by Slot() already
+        from routemq_runtime.transport import TransportError  # loaded by Worker() already
 
         if isinstance(error, TransportError | ValueError):
             log.error("slot %s cannot start: %s", spec.slot_id, error)
