@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from routemq_runtime.transport.bridge import SocketBridge
+from tests.support.polling import until
 
 
 class ReadingClient:
@@ -34,13 +35,6 @@ class ReadingClient:
     def loop_misc(self) -> int:
         self.misc += 1
         return 0
-
-
-async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:

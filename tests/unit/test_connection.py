@@ -20,6 +20,7 @@ from routemq_runtime.transport.connection import (
     Subscription,
     TransportError,
 )
+from tests.support.polling import until
 
 FAST = Reconnect(base=0.001, maximum=0.004)
 
@@ -106,13 +107,6 @@ class Machine:
 
 
 SUBS = (Subscription("$share/g/jobs/+", 1),)
-
-
-async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.001)
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:

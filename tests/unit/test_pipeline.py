@@ -14,6 +14,7 @@ from routemq_runtime.routing import Dispatcher
 from routemq_runtime.testing import MemoryPublisher
 from routemq_runtime.worker.pipeline import MessagePipeline
 from tests.support.fakes import FakeTransport, RecordingMetrics
+from tests.support.polling import until
 
 CONFIG = Config(retry_max_attempts=3, retry_base_delay=0.0, retry_max_delay=0.0)
 
@@ -39,15 +40,15 @@ def message(n: int, topic: str = "jobs/run", qos: int = 1) -> InboundMessage:
     return InboundMessage(topic, json.dumps({"n": n}).encode(), qos, False, None, n)
 
 
-async def until(check: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0)
-
-
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(scenario())
+
+
+def submit_gated(pipeline: MessagePipeline, gates: dict[int, asyncio.Event], *ns: int) -> None:
+    """Submit messages ``ns``, each held in its handler until its gate is set."""
+    for n in ns:
+        gates[n] = asyncio.Event()
+        pipeline.submit(message(n))
 
 
 def gated_router() -> tuple[Router, dict[int, asyncio.Event], list[int]]:
@@ -69,9 +70,7 @@ def test_acks_go_out_in_arrival_order_after_out_of_order_completions() -> None:
     async def scenario() -> None:
         router, gates, started = gated_router()
         pipeline, transport, _ = make_pipeline(router)
-        for n in range(1, 6):
-            gates[n] = asyncio.Event()
-            pipeline.submit(message(n))
+        submit_gated(pipeline, gates, *range(1, 6))
         await until(lambda: len(started) == 5)
         for n in (5, 4, 3, 2):  # everything but the first finishes
             gates[n].set()
@@ -105,9 +104,7 @@ def test_a_reconnect_drops_acks_owed_on_the_old_connection() -> None:
     async def scenario() -> None:
         router, gates, started = gated_router()
         pipeline, transport, _ = make_pipeline(router, concurrency=1)
-        for n in (1, 2, 3):
-            gates[n] = asyncio.Event()
-            pipeline.submit(message(n))
+        submit_gated(pipeline, gates, 1, 2, 3)
         await until(lambda: started == [1])
         pipeline.connection_lost()  # the broker redelivers 1, 2 and 3 on the new connection
         gates[1].set()
@@ -128,12 +125,9 @@ def test_reading_pauses_at_the_high_water_mark_and_resumes_at_the_low() -> None:
         router, gates, _ = gated_router()
         pipeline, transport, _ = make_pipeline(router, concurrency=1)
         high = pipeline.high_water
-        for n in range(1, high):
-            gates[n] = asyncio.Event()
-            pipeline.submit(message(n))
+        submit_gated(pipeline, gates, *range(1, high))
         assert not transport.reading_paused
-        gates[high] = asyncio.Event()
-        pipeline.submit(message(high))
+        submit_gated(pipeline, gates, high)
         assert transport.reading_paused and transport.pauses == 1
         # Finishing messages one by one: reading resumes once half of them are acked.
         for n in range(1, high + 1):
@@ -239,9 +233,7 @@ def test_stop_taking_leaves_unstarted_messages_to_the_broker() -> None:
     async def scenario() -> None:
         router, gates, started = gated_router()
         pipeline, transport, _ = make_pipeline(router, concurrency=1)
-        for n in (1, 2, 3):
-            gates[n] = asyncio.Event()
-            pipeline.submit(message(n))
+        submit_gated(pipeline, gates, 1, 2, 3)
         await until(lambda: started == [1])
         assert pipeline.stop_taking() == 2
         pipeline.submit(message(4))  # refused: not taken, not acked
