@@ -103,7 +103,10 @@ class WorkerManager:
         return self._router
 
     def get_shared_routes_info(self) -> list[dict[str, Any]]:
-        """One dict per shared route: pattern, filter, subscription, qos and worker count."""
+        """One dict per shared route: pattern, filter, subscription, qos and worker count.
+
+        Kept for code written against the original RouteMQ (``topic`` and ``mqtt_topic`` are its
+        names for the pattern and the filter)."""
         info = []
         for route in self.router.routes:
             if not route.shared:
@@ -289,7 +292,9 @@ class WorkerManager:
         return self._arbiter.snapshot() if self._arbiter else Snapshot(0.0, False, ())
 
     def get_message_rate(self, route_key: str) -> float:
-        """The last measured message rate of a route (auto-scaling only), in messages/s."""
+        """The last measured message rate of a route (auto-scaling only), in messages/s.
+
+        The original RouteMQ's name; the rate is what auto-scaling measured last."""
         return self._arbiter.message_rate(route_key) if self._arbiter else 0.0
 
     # ------------------------------------------------------------------ before any fork
