@@ -547,7 +547,7 @@ def import_rss() -> list[list[Any]]:
         ("+ asyncio", "import asyncio"),
         ("+ paho-mqtt", "import paho.mqtt.client"),
         ("+ prometheus-client", "import prometheus_client"),
-        ("+ routemq_runtime worker", "import routemq_runtime.worker.slot, routemq_runtime.metrics"),
+        ("+ routemq_runtime worker", "import routemq_runtime.worker, routemq_runtime.metrics"),
     ]
     rows = []
     code = []

@@ -48,7 +48,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The supervisor pulls in paho-mqtt; load it only when asked for.
     if name in ("WorkerManager", "AdaptiveWorkerManager"):
-        from routemq_runtime import supervisor
+        from routemq_runtime import supervisor  # see above: paho-mqtt only on demand
 
         return getattr(supervisor, name)
     raise AttributeError(f"module 'routemq_runtime' has no attribute {name!r}")

@@ -18,11 +18,12 @@ commands:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "run":
+        # Only `run` pays for the app runner; `--version` and `--help` answer at once.
         from routemq_runtime.app import main as run_main
 
         return run_main(args[1:])
     if args and args[0] == "--version":
-        from routemq_runtime import __version__
+        from routemq_runtime import __version__  # the package, only when asked
 
         print(__version__)
         return 0

@@ -25,12 +25,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from routemq_runtime.app_loader import load_app_router, prepare_app_path
+from routemq_runtime.config import Config, ConfigError
+from routemq_runtime.lifecycle import EXIT_FAILED, EXIT_USAGE
+from routemq_runtime.log import configure_from_config
+from routemq_runtime.routing import RouteDefinitionError, Router, RouterLoadError
 from routemq_runtime.supervisor.rundir import ensure_metrics_dir
 
 logger = logging.getLogger("routemq.app")
 
-EXIT_USAGE = 2
-EXIT_LOAD_ERROR = 1
+EXIT_LOAD_ERROR = EXIT_FAILED
+#: What ``--num-workers`` means; ``routemq run`` says the same (a test keeps them equal).
+NUM_WORKERS_HELP = "Processes per shared route (implies --workers; overrides WORKER_COUNT)."
+__all__ = ["EXIT_LOAD_ERROR", "EXIT_USAGE", "NUM_WORKERS_HELP", "build_parser", "main"]
 
 
 def _positive_int(text: str) -> int:
@@ -58,7 +65,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--num-workers",
         type=_positive_int,
         metavar="N",
-        help="processes per shared route (implies --workers; overrides WORKER_COUNT)",
+        help=NUM_WORKERS_HELP,
     )
     parser.add_argument(
         "--group", metavar="NAME", help="shared subscription group (MQTT_GROUP_NAME)"
@@ -83,30 +90,10 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
     # Before any import of prometheus_client (the app's own modules included): multiprocess
     # metrics are chosen when the library is imported.
     ensure_metrics_dir()
-
-    from routemq_runtime.app_loader import AppNotFoundError, load_app_router, prepare_app_path
-    from routemq_runtime.config import Config, ConfigError
-    from routemq_runtime.log import configure_from_config
-    from routemq_runtime.routing import RouteDefinitionError, RouterLoadError
-    from routemq_runtime.supervisor import PlanError, WorkerManager
-    from routemq_runtime.supervisor.preflight import problems as preflight_problems
-
-    directory = Path(args.app_dir or app_dir or ".")
     try:
-        directory = prepare_app_path(directory)
-    except AppNotFoundError as error:
-        print(f"routemq: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        config = Config.from_env(env_file=directory / ".env")
-        if args.group:
-            # The same as MQTT_GROUP_NAME: one group, the same client ids either way.
-            config = dataclasses.replace(config, mqtt_group_name=args.group)
-        found = preflight_problems(config)
-        if found:
-            raise ConfigError(found)
-    except ConfigError as error:
-        # The error's text already starts with "invalid configuration:".
+        directory, config = _prepare(Path(args.app_dir or app_dir or "."), args.group)
+    except (FileNotFoundError, ConfigError) as error:
+        # A ConfigError's text already starts with "invalid configuration:".
         print(f"routemq: {error}", file=sys.stderr)
         return EXIT_USAGE
     configure_from_config(config, worker="supervisor")
@@ -119,6 +106,22 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
     except Exception:
         logger.exception("cannot start: loading the app's routers from %s failed", directory)
         return EXIT_LOAD_ERROR
+    return _supervise(router, config, args)
+
+
+def _prepare(directory: Path, group: str | None) -> tuple[Path, Config]:
+    """The app directory (importable, its .env loaded) and the configuration it runs with."""
+    directory = prepare_app_path(directory)
+    config = Config.from_env(env_file=directory / ".env")
+    if group:
+        # The same as MQTT_GROUP_NAME: one group, the same client ids either way.
+        config = dataclasses.replace(config, mqtt_group_name=group)
+    return directory, config
+
+
+def _supervise(router: Router, config: Config, args: argparse.Namespace) -> int:
+    # Here, after ensure_metrics_dir(): the supervisor loads the metrics (prometheus-client).
+    from routemq_runtime.supervisor import PlanError, WorkerManager
 
     workers_mode = args.workers or args.num_workers is not None
     num_workers = args.num_workers if workers_mode else 1
@@ -134,6 +137,9 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
             auto_scale=config.worker_auto_scale and workers_mode,
         )
         return manager.run(num_workers)
+    except ConfigError as error:  # the supervisor's preflight (TLS files, group name)
+        print(f"routemq: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except PlanError as error:
         logger.error("cannot start: %s", error)
         return EXIT_USAGE

@@ -9,6 +9,8 @@ from pathlib import Path
 from routemq_runtime.routing import Router, RouterLoadError, RouterRegistry
 
 ROUTERS_PACKAGE = "app.routers"
+#: What makes a directory an app: its routers package.
+ROUTERS_DIR = Path(*ROUTERS_PACKAGE.split("."))
 
 
 class AppNotFoundError(FileNotFoundError):
@@ -19,7 +21,7 @@ def find_app_dir(start: str | Path = ".") -> Path:
     """The directory, or the nearest parent, that contains ``app/routers/``."""
     here = Path(start).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "app" / "routers").is_dir():
+        if (candidate / ROUTERS_DIR).is_dir():
             return candidate
     raise AppNotFoundError(
         f"no RouteMQ app found: looked for an 'app/routers/' directory in {here} and its parents"
@@ -29,7 +31,7 @@ def find_app_dir(start: str | Path = ".") -> Path:
 def prepare_app_path(app_dir: str | Path) -> Path:
     """Make the app's packages importable and load its ``.env`` (the real environment wins)."""
     app_dir = Path(app_dir).resolve()
-    if not (app_dir / "app" / "routers").is_dir():
+    if not (app_dir / ROUTERS_DIR).is_dir():
         raise AppNotFoundError(f"{app_dir} is not a RouteMQ app: it has no app/routers/ directory")
     path = str(app_dir)
     if path in sys.path:

@@ -204,6 +204,14 @@ class Config:
     def log_level_number(self) -> int:
         return logging.getLevelName(self.log_level)
 
+    def tls_files(self) -> dict[str, str | None]:
+        """The TLS files by variable name (CA, certificate, key), set or not."""
+        return {
+            "MQTT_TLS_CA_FILE": self.mqtt_tls_ca_file,
+            "MQTT_TLS_CERT_FILE": self.mqtt_tls_cert_file,
+            "MQTT_TLS_KEY_FILE": self.mqtt_tls_key_file,
+        }
+
     def env_names(self) -> dict[str, str]:
         return {spec.name: spec.metadata["env"] for spec in dataclasses.fields(self)}
 

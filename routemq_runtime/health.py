@@ -1,167 +1,19 @@
-"""The supervisor's HTTP port: liveness, readiness and Prometheus metrics.
+"""The supervisor's HTTP port; it lives in :mod:`routemq_runtime.supervisor.health`."""
 
-- ``/livez``: the supervisor loop is ticking and every running slot's heartbeat is fresh. It
-  never looks at the broker: a broker outage must not make Kubernetes restart healthy pods.
-- ``/readyz``: every slot is running, connected and subscribed (its ready file exists).
-- ``/metrics``: every process's metrics, merged by prometheus-client's multiprocess collector.
+from routemq_runtime.supervisor.health import (
+    LOOP_STALL_SECONDS,
+    HealthServer,
+    HealthSource,
+    liveness,
+    readiness,
+    render_metrics,
+)
 
-Both probes answer with a small JSON body describing the slots, for humans with ``curl``.
-"""
-
-from __future__ import annotations
-
-import json
-import logging
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from routemq_runtime.supervisor.manager import WorkerManager
-
-logger = logging.getLogger("routemq.health")
-
-#: The supervisor loop wakes at least once a second; this much silence means it is stuck.
-LOOP_STALL_SECONDS = 10.0
-
-
-def liveness(manager: WorkerManager) -> tuple[bool, dict[str, Any]]:
-    snap = manager.snapshot()
-    run_dir = manager.run_dir
-    loop_age = time.monotonic() - snap.tick
-    stale = []
-    if run_dir is not None:
-        now = time.time()
-        for view in snap.slots:
-            if view.pid is None or view.state != "running":
-                continue
-            age = run_dir.heartbeat_age(view.slot_id, now)
-            if age > manager.heartbeat_timeout:
-                stale.append({"slot": view.slot_id, "heartbeat_age": round(age, 1)})
-    ok = loop_age < LOOP_STALL_SECONDS and not stale
-    return ok, {"live": ok, "loop_age": round(loop_age, 3), "stale_slots": stale}
-
-
-def readiness(manager: WorkerManager) -> tuple[bool, dict[str, Any]]:
-    snap = manager.snapshot()
-    run_dir = manager.run_dir
-    slots = []
-    for view in snap.slots:
-        ready = (
-            view.pid is not None
-            and view.state == "running"
-            and run_dir is not None
-            and run_dir.is_ready(view.slot_id)
-        )
-        slots.append(
-            {
-                "slot": view.slot_id,
-                "route": view.route_key,
-                "index": view.index,
-                "client_id": view.client_id,
-                "pid": view.pid,
-                "state": view.state,
-                "ready": ready,
-                "restarts": view.restarts,
-            }
-        )
-    serving = [s for s in slots if s["state"] != "retiring"]
-    ok = not snap.stopping and bool(serving) and all(s["ready"] for s in serving)
-    return ok, {"ready": ok, "stopping": snap.stopping, "group": manager.group_name, "slots": slots}
-
-
-def render_metrics() -> tuple[bytes, str]:
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    # A fresh registry per scrape: the collector reads every process's files each time.
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # A probe that connects and says nothing must not hold a thread forever.
-    timeout = 5
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        manager = self.server.manager
-        try:
-            if path == "/livez":
-                ok, body = liveness(manager)
-                self._json(200 if ok else 503, body)
-            elif path == "/readyz":
-                ok, body = readiness(manager)
-                self._json(200 if ok else 503, body)
-            elif path == "/metrics":
-                data, content_type = render_metrics()
-                self._send(200, data, content_type)
-            else:
-                self._json(404, {"error": f"no such endpoint: {path}"})
-        except Exception as error:
-            logger.exception("health endpoint %s failed", path)
-            self._json(500, {"error": f"{type(error).__name__}: {error}"})
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        self._send(status, json.dumps(body).encode() + b"\n", "application/json")
-
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], manager: WorkerManager) -> None:
-        self.manager = manager
-        super().__init__(address, _Handler)
-
-
-class HealthServer:
-    """Serves the endpoints from a daemon thread of the supervisor process."""
-
-    def __init__(self, manager: WorkerManager, port: int, host: str | None = None) -> None:
-        self.host = host or manager.config.health_host
-        self.port = port
-        try:
-            self._server = _Server((self.host, port), manager)
-        except OSError as error:
-            raise OSError(
-                error.errno, f"cannot listen on health port {self.host}:{port}: {error.strerror}"
-            ) from error
-        self.port = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="routemq-health",
-            daemon=True,
-        )
-        self._thread.start()
-        logger.info(
-            "health endpoint on http://%s:%d (/livez /readyz /metrics)", self.host, self.port
-        )
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=2)
-            self._thread = None
-        self._server.server_close()
-
-    def close_in_child(self) -> None:
-        """In a forked slot: let go of the listening socket (the thread did not survive fork)."""
-        self._server.socket.close()
+__all__ = [
+    "LOOP_STALL_SECONDS",
+    "HealthServer",
+    "HealthSource",
+    "liveness",
+    "readiness",
+    "render_metrics",
+]

@@ -11,32 +11,39 @@ This module imports prometheus-client at import time; nothing imports it from
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 from collections import defaultdict
-from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+from routemq_runtime.prometheus_internals import BatchedHistogram
 
 UNROUTED = "<unrouted>"
 
 # Handler times from sub-millisecond (a cache write) to a minute (a slow remote call).
-_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+# Names that readers of the samples (auto-scaling, get_worker_stats) look for; a counter's
+# samples carry "_total", a histogram's "_sum" and "_count".
+RECEIVED_NAME = "routemq_messages_received"
+PROCESSED_NAME = "routemq_messages_processed"
+PROCESSING_SECONDS_NAME = "routemq_processing_seconds"
+HANDLER_ERRORS_NAME = "routemq_handler_errors"
 
 MESSAGES_RECEIVED = Counter(
-    "routemq_messages_received",
+    RECEIVED_NAME,
     "Messages received by a worker slot.",
     ["route", "worker"],
 )
 MESSAGES_PROCESSED = Counter(
-    "routemq_messages_processed",
+    PROCESSED_NAME,
     "Messages finished by a worker slot, by outcome (ok, dead_lettered).",
     ["route", "worker", "outcome"],
 )
 PROCESSING_SECONDS = Histogram(
-    "routemq_processing_seconds",
+    PROCESSING_SECONDS_NAME,
     "Time spent in middleware and handler, per attempt.",
     ["route", "worker"],
-    buckets=_BUCKETS,
+    buckets=BUCKETS,
 )
 HANDLER_RETRIES = Counter(
     "routemq_handler_retries",
@@ -44,7 +51,7 @@ HANDLER_RETRIES = Counter(
     ["route", "worker"],
 )
 HANDLER_ERRORS = Counter(
-    "routemq_handler_errors",
+    HANDLER_ERRORS_NAME,
     "Handler attempts that raised, by exception type.",
     ["route", "worker", "error_type"],
 )
@@ -86,52 +93,6 @@ def collecting_registry() -> CollectorRegistry:
     return registry
 
 
-class _LocalHistogram:
-    """Bucket counts of one histogram child, added to prometheus-client on flush.
-
-    Observing directly costs a lock and an mmap write per value in multiprocess mode; here it is a
-    bisect. Flushing adds the counts to the child's bucket and sum values (prometheus-client's
-    own ``observe`` does the same, one value at a time); if a client version lacks those
-    attributes, the values are observed one by one instead.
-    """
-
-    __slots__ = ("child", "counts", "direct", "pending", "total")
-
-    def __init__(self, child: Any) -> None:
-        self.child = child
-        self.counts = [0] * (len(_BUCKETS) + 1)
-        self.total = 0.0
-        buckets = getattr(child, "_buckets", None)
-        self.direct = not (
-            isinstance(buckets, list)
-            and len(buckets) == len(self.counts)
-            and hasattr(getattr(child, "_sum", None), "inc")
-        )
-        self.pending: list[float] = []
-
-    def observe(self, seconds: float) -> None:
-        if self.direct:
-            self.pending.append(seconds)
-            return
-        self.counts[bisect_left(_BUCKETS, seconds)] += 1
-        self.total += seconds
-
-    def flush(self) -> None:
-        if self.direct:
-            for value in self.pending:
-                self.child.observe(value)
-            self.pending.clear()
-            return
-        if not any(self.counts):
-            return
-        self.child._sum.inc(self.total)
-        for index, count in enumerate(self.counts):
-            if count:
-                self.child._buckets[index].inc(count)
-                self.counts[index] = 0
-        self.total = 0.0
-
-
 class SlotMetrics:
     """The hot-path side of one slot's metrics.
 
@@ -148,7 +109,7 @@ class SlotMetrics:
         self._dead: dict[tuple[str, str], int] = defaultdict(int)
         self._busy = 0.0
         self._reconnects = 0
-        self._histograms: dict[str, _LocalHistogram] = {}
+        self._histograms: dict[str, BatchedHistogram] = {}
 
     def received(self, route: str) -> None:
         self._received[route] += 1
@@ -160,7 +121,7 @@ class SlotMetrics:
         histogram = self._histograms.get(route)
         if histogram is None:
             child = PROCESSING_SECONDS.labels(route, self.worker)
-            histogram = self._histograms[route] = _LocalHistogram(child)
+            histogram = self._histograms[route] = BatchedHistogram(child, BUCKETS)
         histogram.observe(seconds)
 
     def retried(self, route: str) -> None:
@@ -239,10 +200,10 @@ class WorkerMetrics:
         over its routes."""
         worker = str(worker_id)
         registry = self._registry or collecting_registry()
-        processed = _sum_samples(registry, "routemq_messages_processed_total", worker, outcome="ok")
-        count = _sum_samples(registry, "routemq_processing_seconds_count", worker)
-        seconds = _sum_samples(registry, "routemq_processing_seconds_sum", worker)
-        errors = _sum_samples(registry, "routemq_handler_errors_total", worker)
+        processed = _sum_samples(registry, f"{PROCESSED_NAME}_total", worker, outcome="ok")
+        count = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_count", worker)
+        seconds = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_sum", worker)
+        errors = _sum_samples(registry, f"{HANDLER_ERRORS_NAME}_total", worker)
         return {
             "messages_processed": int(processed),
             "avg_processing_time": seconds / count if count else 0,

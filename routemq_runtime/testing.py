@@ -121,6 +121,11 @@ class TestClient:
             self._runner = asyncio.Runner()
         return self._runner.run(self.apublish(topic, payload, qos, retain, properties))
 
+    @property
+    def loop_open(self) -> bool:
+        """Whether ``publish`` left an event loop open (``close()`` or ``with`` closes it)."""
+        return self._runner is not None
+
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()

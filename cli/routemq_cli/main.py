@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+
+from routemq_cli.typer_speedups import FastCommand, FastGroup
 
 PROG = "routemq"
 COMPLETE_VAR = "_ROUTEMQ_COMPLETE"
@@ -42,72 +43,9 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
 OPTIONAL = frozenset({"new", "upgrade"})
 
 
-def _cheap_coercion() -> Any:
-    """A RuntimeParam class that skips pydantic for values of the right type already.
-
-    Typer coerces every parameter (even ``--help``, whose unset value is None) through a pydantic
-    TypeAdapter built on first use, and importing pydantic alone costs about as much as
-    importing Typer. A name is already a ``str`` and a flag already a ``bool``; anything else goes
-    to Typer's own coercion. None when Typer's internals differ: then nothing is changed.
-    """
-    try:
-        from typer._coercion import RuntimeParam, build_runtime_param, resolve_type_descriptor
-    except ImportError:
-        return None
-
-    class AlreadyTyped(RuntimeParam):
-        def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
-            if value is None or type(value) is self.annotation:
-                return value
-            descriptor = resolve_type_descriptor(self.annotation, self.parameter_info)
-            return build_runtime_param(descriptor).coerce(value, param=param, ctx=ctx)
-
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:  # pragma: no cover
-            raise AssertionError("coerce() never calls this")
-
-    return AlreadyTyped
-
-
-_AlreadyTyped = _cheap_coercion()
-
-
-def _skip_pydantic(params: list[Any]) -> list[Any]:
-    if _AlreadyTyped is None:
-        return params
-    for param in params:
-        descriptor = getattr(param, "type_descriptor", None)
-        if (
-            descriptor is not None
-            and getattr(param, "_runtime_param", False) is None
-            and descriptor.annotation in (str, bool)
-            and descriptor.parameter_info.parser is None
-            and param.nargs == 1
-            and not param.multiple
-        ):
-            try:
-                param._runtime_param = _AlreadyTyped(
-                    parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
-                )
-            except (TypeError, AttributeError):  # another Typer: keep its own coercion
-                return params
-    return params
-
-
-class FastCommand(TyperCommand):
-    """A command whose ``str``/``bool`` parameters skip pydantic (see ``_cheap_coercion``)."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _skip_pydantic(super().get_params(ctx))
-
-
-class FastGroup(TyperGroup):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _skip_pydantic(super().get_params(ctx))
-
-
 def _show_version(value: bool) -> None:
     if value:
-        from routemq_runtime._version import __version__
+        from routemq_runtime._version import __version__  # the runtime only for --version
 
         typer.echo(f"{PROG} {__version__}")
         raise typer.Exit()
@@ -169,7 +107,7 @@ def run() -> None:
     """Console-script entry point."""
     only = None
     if os.environ.get(COMPLETE_VAR):
-        from routemq_cli.commands.completion import enable_completion
+        from routemq_cli.commands.completion import enable_completion  # completion only
 
         enable_completion()
     elif len(sys.argv) > 1 and sys.argv[1] in COMMANDS:

@@ -1,12 +1,7 @@
 """Pure routing: patterns, matching, middleware, injection and dispatch. No sockets."""
 
-from routemq_runtime.routing.context import (
-    Context,
-    InboundMessage,
-    Publisher,
-    decode_payload,
-    encode_payload,
-)
+from routemq_runtime.message import InboundMessage, Publisher, decode_payload, encode_payload
+from routemq_runtime.routing.context import Context
 from routemq_runtime.routing.dispatch import Dispatcher, DispatchResult
 from routemq_runtime.routing.middleware import Middleware
 from routemq_runtime.routing.pattern import RouteDefinitionError, parse_pattern

@@ -2,70 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from routemq_runtime.message import InboundMessage, Publisher, decode_payload
 
 if TYPE_CHECKING:
     from routemq_runtime.routing.route import Route
-
-
-class Publisher(Protocol):
-    """The publish helper handed to handlers as ``client``."""
-
-    def publish(
-        self,
-        topic: str,
-        payload: Any = None,
-        qos: int = 0,
-        retain: bool = False,
-        properties: Any = None,
-    ) -> Any: ...
-
-
-def decode_payload(raw: bytes) -> Any:
-    """JSON when the bytes are JSON, else the bytes themselves (malformed JSON is not an error)."""
-    if not raw:
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:  # includes UnicodeDecodeError for non-UTF-8 bytes
-        return raw
-
-
-def encode_payload(payload: Any) -> bytes:
-    """Outgoing payloads: bytes as is, str as UTF-8, None as empty, anything else as JSON."""
-    if payload is None:
-        return b""
-    if isinstance(payload, bytes | bytearray | memoryview):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode()
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-class InboundMessage:
-    """One message as the transport received it (the plain topic, never a `$share/` prefix)."""
-
-    __slots__ = ("mid", "payload", "properties", "qos", "retain", "topic")
-
-    def __init__(
-        self,
-        topic: str,
-        payload: bytes = b"",
-        qos: int = 0,
-        retain: bool = False,
-        properties: Any = None,
-        mid: int | None = None,
-    ) -> None:
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.properties = properties
-        self.mid = mid
-
-    def __repr__(self) -> str:
-        return f"InboundMessage({self.topic!r}, {len(self.payload)} bytes, qos={self.qos})"
 
 
 _UNSET: Any = object()

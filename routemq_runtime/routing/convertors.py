@@ -49,5 +49,7 @@ class FloatConvertor(Convertor):
 CONVERTORS: dict[str, Convertor] = {
     c.name: c() for c in (StringConvertor, IntegerConvertor, FloatConvertor)
 }
+# A level written `{name}` uses this convertor.
+DEFAULT_CONVERTOR = StringConvertor.name
 # `path` captures the rest of the topic (one or more levels); it is handled by the matcher itself.
 PATH = "path"

@@ -10,7 +10,7 @@ from typing import Any
 
 from routemq_runtime.routing.context import Context, InboundMessage, Publisher
 from routemq_runtime.routing.middleware import compose
-from routemq_runtime.routing.route import Route
+from routemq_runtime.routing.route import Match, Route
 from routemq_runtime.routing.router import Router
 
 
@@ -65,6 +65,10 @@ class Dispatcher:
             self._chains[id(route)] = chain
         return chain
 
+    def match(self, topic: str) -> Match | None:
+        """The route (and params) a topic goes to; hand it to :meth:`dispatch` to match once."""
+        return self.router.match(topic)
+
     async def dispatch(
         self,
         message: InboundMessage,
@@ -72,9 +76,13 @@ class Dispatcher:
         client: Publisher | None = None,
         worker_id: str | None = None,
         attempt: int = 1,
+        match: Match | None = None,
     ) -> DispatchResult:
-        """Never raises for a handler's exception: it is returned in ``result.error``."""
-        match = self.router.match(message.topic)
+        """Never raises for a handler's exception: it is returned in ``result.error``.
+
+        ``match``: the message's match when the caller already has it."""
+        if match is None:
+            match = self.router.match(message.topic)
         if match is None:
             return DispatchResult(message)
         route = match.route

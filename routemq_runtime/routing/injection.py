@@ -12,16 +12,20 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from routemq_runtime.routing.context import Context
 from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern
+from routemq_runtime.routing.route import handler_name
+
+if TYPE_CHECKING:
+    from routemq_runtime.routing.context import Context
 
 # Names a handler may ask for besides its route parameters, and how each is read from the context.
 INJECTABLE: dict[str, Callable[[Context], Any]] = {
     "payload": lambda ctx: ctx.payload,
     "topic": lambda ctx: ctx.message.topic,
     "context": lambda ctx: ctx,
+    # The original RouteMQ's name for the context (not ``context.message``, the raw delivery).
     "message": lambda ctx: ctx,
     "client": lambda ctx: ctx.client,
     "params": lambda ctx: ctx.params,
@@ -32,15 +36,6 @@ INJECTABLE: dict[str, Callable[[Context], Any]] = {
     "worker_id": lambda ctx: ctx.worker_id,
     "attempt": lambda ctx: ctx.attempt,
 }
-
-
-def handler_name(handler: Callable[..., Any]) -> str:
-    target = inspect.unwrap(handler)
-    if isinstance(target, functools.partial):
-        return handler_name(target.func)
-    module = getattr(target, "__module__", None) or "?"
-    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
-    return f"{module}.{qualname}"
 
 
 def _owner_class(function: Callable[..., Any]) -> type | None:

@@ -6,9 +6,10 @@ Every mistake is caught here, when the route is defined, with the pattern named 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from routemq_runtime.routing.convertors import CONVERTORS, PATH, Convertor
+from routemq_runtime.routing.convertors import CONVERTORS, DEFAULT_CONVERTOR, PATH, Convertor
 
 _PARAM = re.compile(r"\{(?P<name>[^{}:]*)(?::(?P<conv>[^{}]*))?\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -87,51 +88,55 @@ def parse_pattern(pattern: object) -> TopicPattern:
     seen: set[str] = set()
     last = len(raw_levels) - 1
     for index, raw in enumerate(raw_levels):
-        position = f"level {index + 1}"
-        if raw == "":
-            raise fail(f"{position} is empty (check for '//' or a leading/trailing '/')")
-        if raw == "#":
-            if index != last:
-                raise fail("'#' must be the last level")
-            levels.append(Level(MULTI))
-            continue
-        if raw == "+":
-            levels.append(Level(PLUS))
-            continue
-        if "#" in raw or "+" in raw:
-            raise fail(f"{position} {raw!r} mixes a wildcard with other characters")
-        if raw.startswith("$") and index == 0 and ("{" in raw or "}" in raw):
-            raise fail("a '$' topic cannot have a parameter in its first level")
-        param = _PARAM.fullmatch(raw)
-        if param is None:
-            if "{" in raw or "}" in raw:
-                raise fail(
-                    f"{position} {raw!r}: a parameter must fill a whole level, like '{{id}}'"
-                )
-            levels.append(Level(LITERAL, text=raw))
-            continue
-        name, conv = param.group("name"), param.group("conv")
-        if not name:
-            raise fail(f"{position} has a parameter with an empty name")
-        if not _IDENTIFIER.fullmatch(name):
-            raise fail(f"parameter name {name!r} is not a Python identifier")
-        if name in seen:
-            raise fail(f"parameter {name!r} appears twice")
-        seen.add(name)
-        if conv == PATH:
-            if index != last:
-                raise fail(f"'{{{name}:path}}' must be the last level")
-            levels.append(Level(MULTI, name=name))
-            continue
-        convertor = CONVERTORS.get(conv or "str")
-        if convertor is None:
-            known = ", ".join([*CONVERTORS, PATH])
-            raise fail(f"unknown convertor {conv!r} for {name!r} (known: {known})")
-        levels.append(Level(PARAM, name=name, convertor=convertor))
-
+        levels.append(_parse_level(raw, index, index == last, seen, fail))
     if raw_levels[0].startswith("$") and levels[0].kind != LITERAL:
         raise fail("a '$' topic must start with a literal level")
     return TopicPattern(pattern, tuple(levels))
+
+
+def _parse_level(
+    raw: str,
+    index: int,
+    is_last: bool,
+    seen: set[str],
+    fail: Callable[[str], RouteDefinitionError],
+) -> Level:
+    """One level of a pattern; ``seen`` collects parameter names (each may appear once)."""
+    position = f"level {index + 1}"
+    if raw == "":
+        raise fail(f"{position} is empty (check for '//' or a leading/trailing '/')")
+    if raw == "#":
+        if not is_last:
+            raise fail("'#' must be the last level")
+        return Level(MULTI)
+    if raw == "+":
+        return Level(PLUS)
+    if "#" in raw or "+" in raw:
+        raise fail(f"{position} {raw!r} mixes a wildcard with other characters")
+    if raw.startswith("$") and index == 0 and ("{" in raw or "}" in raw):
+        raise fail("a '$' topic cannot have a parameter in its first level")
+    param = _PARAM.fullmatch(raw)
+    if param is None:
+        if "{" in raw or "}" in raw:
+            raise fail(f"{position} {raw!r}: a parameter must fill a whole level, like '{{id}}'")
+        return Level(LITERAL, text=raw)
+    name, conv = param.group("name"), param.group("conv")
+    if not name:
+        raise fail(f"{position} has a parameter with an empty name")
+    if not _IDENTIFIER.fullmatch(name):
+        raise fail(f"parameter name {name!r} is not a Python identifier")
+    if name in seen:
+        raise fail(f"parameter {name!r} appears twice")
+    seen.add(name)
+    if conv == PATH:
+        if not is_last:
+            raise fail(f"'{{{name}:path}}' must be the last level")
+        return Level(MULTI, name=name)
+    convertor = CONVERTORS.get(conv or DEFAULT_CONVERTOR)
+    if convertor is None:
+        known = ", ".join([*CONVERTORS, PATH])
+        raise fail(f"unknown convertor {conv!r} for {name!r} (known: {known})")
+    return Level(PARAM, name=name, convertor=convertor)
 
 
 def join_patterns(prefix: str, pattern: str) -> str:
@@ -140,6 +145,18 @@ def join_patterns(prefix: str, pattern: str) -> str:
     if not prefix:
         return pattern
     return f"{prefix}/{pattern}" if pattern else prefix
+
+
+def unique_key(key: str, taken: Collection[str]) -> str:
+    """``key``, or ``key-2``, ``key-3``... whichever is not taken yet.
+
+    Two patterns may slug to the same key (``a/b-c``, ``a-b/c``); names made from keys (client
+    ids, metric labels) must still differ, and stay the same across restarts, so suffixes follow
+    the (stable) order in which keys are taken."""
+    unique, n = key, 2
+    while unique in taken:
+        unique, n = f"{key}-{n}", n + 1
+    return unique
 
 
 def pattern_key(pattern: TopicPattern) -> str:

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern, pattern_key
+
+#: What runs a route's handler for one context (an ``Invoker``, chosen by the router); typed
+#: loosely here so that a route need not know the context it will be given.
+Endpoint = Callable[[Any], Awaitable[Any]]
+EndpointFactory = Callable[[Callable[..., Any], TopicPattern], Endpoint]
+
+
+def handler_name(handler: Callable[..., Any]) -> str:
+    """``module.Class.method`` of a handler, for listings, logs and errors."""
+    target = inspect.unwrap(handler)
+    if isinstance(target, functools.partial):
+        return handler_name(target.func)
+    module = getattr(target, "__module__", None) or "?"
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{qualname}"
 
 
 class Route:
@@ -27,6 +44,7 @@ class Route:
         self,
         parsed: TopicPattern,
         handler: Callable[..., Any],
+        make_invoker: EndpointFactory,
         *,
         qos: int = 0,
         shared: bool = False,
@@ -35,8 +53,6 @@ class Route:
         group_middleware: Sequence[Any] = (),
         name: str | None = None,
     ) -> None:
-        from routemq_runtime.routing.injection import Invoker
-
         def fail(reason: str) -> RouteDefinitionError:
             return RouteDefinitionError(f"route {parsed.text!r}: {reason}")
 
@@ -59,7 +75,8 @@ class Route:
         self.group_middleware = tuple(group_middleware)
         self.name = name
         self.key = pattern_key(parsed)
-        self.invoker = Invoker(handler, parsed)
+        # Built last: it reads the handler's signature, which needs a callable.
+        self.invoker = make_invoker(handler, parsed)
         self._pipeline = None
 
     @property
@@ -78,7 +95,7 @@ class Route:
 
     @property
     def handler_name(self) -> str:
-        return self.invoker.name
+        return handler_name(self.handler)
 
     def subscription(self, group: str | None) -> str:
         """The filter to subscribe to: `$share/{group}/{filter}` for shared routes."""

@@ -6,8 +6,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from routemq_runtime.routing.injection import Invoker
 from routemq_runtime.routing.middleware import validate_middleware
-from routemq_runtime.routing.pattern import RouteDefinitionError, join_patterns, parse_pattern
+from routemq_runtime.routing.pattern import (
+    RouteDefinitionError,
+    join_patterns,
+    parse_pattern,
+    unique_key,
+)
 from routemq_runtime.routing.route import Match, Route
 from routemq_runtime.routing.trie import RouteTrie
 
@@ -46,6 +52,7 @@ class Router:
         route = Route(
             parsed,
             handler,
+            Invoker,
             qos=qos,
             shared=shared,
             worker_count=worker_count,
@@ -110,9 +117,7 @@ class Router:
             )
         if existing is route:
             return
-        key, n = route.key, 2
-        while key in self._keys:
-            key, n = f"{route.key}-{n}", n + 1
+        key = unique_key(route.key, self._keys)
         route.key = key
         self._shapes[shape] = route
         self._keys.add(key)

@@ -30,12 +30,9 @@ Health (``ROUTEMQ_HEALTH_PORT``): ``/livez``, ``/readyz``, ``/metrics``; see
 :mod:`routemq_runtime.health`.
 """
 
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR
 from routemq_runtime.supervisor.adaptive import AdaptiveWorkerManager
-from routemq_runtime.supervisor.manager import (
-    EXIT_BOOT_ERROR,
-    EXIT_SLOT_FAILED,
-    WorkerManager,
-)
+from routemq_runtime.supervisor.manager import EXIT_SLOT_FAILED, WorkerManager
 from routemq_runtime.supervisor.plan import PlanError, RoutePlan, plan_routes
 from routemq_runtime.supervisor.restart import RestartPolicy
 from routemq_runtime.supervisor.scaling import LoadSample, RouteScaler, ScalingPolicy

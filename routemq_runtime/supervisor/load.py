@@ -3,6 +3,9 @@
 Messages and handler seconds come from the slots' Prometheus files (multiprocess mode: every
 process writes its own, the supervisor reads them all); CPU time comes from ``/proc`` and is
 simply not counted where there is none.
+
+Imports prometheus-client: the supervisor imports this module only once it has chosen the
+metrics directory (multiprocess mode is fixed when prometheus-client is imported).
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from routemq_runtime.metrics import PROCESSING_SECONDS_NAME, RECEIVED_NAME, WORKER_RESTARTS
 from routemq_runtime.supervisor.plan import RoutePlan
 from routemq_runtime.supervisor.scaling import LoadSample
 from routemq_runtime.supervisor.slot import Slot
 
-_RECEIVED = "routemq_messages_received_total"
-_HANDLER_SECONDS = "routemq_processing_seconds_sum"
+_RECEIVED = f"{RECEIVED_NAME}_total"
+_HANDLER_SECONDS = f"{PROCESSING_SECONDS_NAME}_sum"
 
 try:
     _TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,9 +49,6 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 def read_route_totals(metrics_dir: str | os.PathLike[str]) -> dict[str, tuple[float, float]]:
     """``{route pattern: (messages received, handler seconds)}`` summed over every process."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(metrics_dir))
     received: dict[str, float] = defaultdict(float)
@@ -104,6 +108,4 @@ class LoadSampler:
 
 def count_restart(slot_id: str) -> Any:
     """Count a slot restart in the shared metrics (the supervisor's own process file)."""
-    from routemq_runtime.metrics import WORKER_RESTARTS
-
     WORKER_RESTARTS.labels(slot_id).inc()

@@ -1,9 +1,8 @@
-"""WorkerManager: forks one process per slot and keeps the table full.
+"""WorkerManager: the public face of the supervisor.
 
-One loop, in the style of a pre-fork arbiter: signal handlers only queue the signal (and the
-wake-up fd breaks the loop's sleep); the loop reaps dead children, restarts them in the same
-slot after a backoff, kills slots whose heartbeat went stale, applies scaling, and on
-SIGTERM/SIGINT drains every slot and kills the stragglers after the drain budget.
+It turns a router into route plans and slot descriptions, checks what every slot would trip
+over, and then hands the table to an :class:`~routemq_runtime.supervisor.arbiter.Arbiter`,
+in this process (``run``) or in a forked one (``start_workers``).
 """
 
 from __future__ import annotations
@@ -11,48 +10,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from routemq_runtime.config import Config, ConfigError
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED, RETIRE_SIGNAL
 from routemq_runtime.routing import Router, RouterRegistry
-from routemq_runtime.supervisor.lifeline import die_with_parent
+from routemq_runtime.supervisor.arbiter import Arbiter, ArbiterSettings
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
 from routemq_runtime.supervisor.preflight import problems as preflight_problems
-from routemq_runtime.supervisor.processes import (
-    describe_exit,
-    exited_slots,
-    flush_all,
-    signal_slot,
-    wait_pid,
-)
+from routemq_runtime.supervisor.processes import exit_child, wait_pid
 from routemq_runtime.supervisor.restart import DeathRecord, RestartPolicy
-from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir, mark_process_dead
-from routemq_runtime.supervisor.scaling import RouteScaler, ScalingPolicy
-from routemq_runtime.supervisor.signals import SignalQueue
+from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir
+from routemq_runtime.supervisor.scaling import ScalingPolicy
 from routemq_runtime.supervisor.slot import Slot
-from routemq_runtime.supervisor.snapshot import Snapshot, take_snapshot
+from routemq_runtime.supervisor.snapshot import Snapshot
+from routemq_runtime.worker.spec import SlotSpec, safe_name, slot_client_id
 
 logger = logging.getLogger("routemq.supervisor")
 
-SlotTarget = Callable[[Any, Router], int | None]
+SlotTarget = Callable[[SlotSpec, Router], int | None]
 
-#: A slot exiting with this code cannot be helped by a restart (bad route, refused credentials):
-#: stop everything and let the operator see it. Same value as the worker's ``EXIT_BOOT_ERROR``.
-EXIT_BOOT_ERROR = 3
 #: Exit code of a supervisor that gave up on a slot that kept dying.
-EXIT_SLOT_FAILED = 1
-
-_TICK = 1.0
+EXIT_SLOT_FAILED = EXIT_FAILED
+__all__ = ["EXIT_BOOT_ERROR", "EXIT_SLOT_FAILED", "SlotTarget", "WorkerManager"]
 
 
 def _group_slug(group: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", group).strip("-") or "group"
+    return safe_name(group, "group")
 
 
 class WorkerManager:
@@ -101,25 +89,9 @@ class WorkerManager:
         self.retire_signal = retire_signal
         self.logger = logger
 
-        self.plans: dict[str, RoutePlan] = {}
-        self.targets: dict[str, int] = {}
-        self.slots: dict[str, Slot] = {}
-        self.run_dir: RunDir | None = None
-        self.restarts = 0
-        self._signals = SignalQueue()
-        self._stopping = False
-        self._stop_deadline = 0.0
-        self._murdered = False
-        self._exit_code = 0
-        self._snapshot = Snapshot(0.0, False, ())
-        self._health: Any = None
-        self._scalers: dict[str, RouteScaler] = {}
-        self._sampler: Any = None
-        self._next_sample = 0.0
+        self._arbiter: Arbiter | None = None
         self._parent_pid: int | None = None
         self._background_pid: int | None = None
-        self._running = False
-        self._retire_with: int = signal.SIGTERM
         self._done = threading.Event()
 
     # ------------------------------------------------------------------ routes and plan
@@ -131,7 +103,10 @@ class WorkerManager:
         return self._router
 
     def get_shared_routes_info(self) -> list[dict[str, Any]]:
-        """One dict per shared route: pattern, filter, subscription, qos and worker count."""
+        """One dict per shared route: pattern, filter, subscription, qos and worker count.
+
+        Kept for code written against the original RouteMQ (``topic`` and ``mqtt_topic`` are its
+        names for the pattern and the filter)."""
         info = []
         for route in self.router.routes:
             if not route.shared:
@@ -170,14 +145,9 @@ class WorkerManager:
 
     def client_id(self, route_key: str, index: int) -> str:
         """The stable client id of a route's slot ``index`` under this manager."""
-        from routemq_runtime.worker import slot_client_id
-
         return slot_client_id(self.config, self._slot_key(route_key), index)
 
-    def _make_slot(self, plan: RoutePlan, index: int) -> Slot:
-        from routemq_runtime.worker import SlotSpec
-
-        assert self.run_dir is not None
+    def _make_slot(self, plan: RoutePlan, index: int, run_dir: RunDir) -> Slot:
         sid = slot_id(self._slot_key(plan.key), index)
         spec = SlotSpec(
             slot_id=sid,
@@ -188,8 +158,8 @@ class WorkerManager:
             client_id=self.client_id(plan.key, index),
             config=self.config,
             concurrency=self.config.worker_concurrency,
-            heartbeat_path=self.run_dir.heartbeat_path(sid),
-            ready_path=self.run_dir.ready_path(sid),
+            heartbeat_path=run_dir.heartbeat_path(sid),
+            ready_path=run_dir.ready_path(sid),
         )
         return Slot(plan.key, index, sid, spec, DeathRecord(self.restart_policy))
 
@@ -199,49 +169,44 @@ class WorkerManager:
         """Supervise the slots in this process until stopped; return the exit code."""
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("WorkerManager.run() must be called from the main thread")
-        if self._running:
+        if self._arbiter is not None and not self._done.is_set():
             raise RuntimeError("this WorkerManager is already running")
         plans = self.plan(num_workers)
         self._preflight()
-        target = self._resolve_target()
-        self._running = True
+        target, retire_signal = self._resolve_target()
+        router = self.router
         self._done.clear()
-        self._exit_code = 0
-        self._stopping = False
-        self._murdered = False
+        run_dir = RunDir(self._run_dir_arg, prefix=f"routemq-{_group_slug(self.group_name)}-")
+        self._arbiter = Arbiter(
+            self._settings(retire_signal),
+            run_dir,
+            self._make_slot,
+            lambda slot: target(slot.spec, router),
+        )
         try:
-            self.run_dir = RunDir(
-                self._run_dir_arg, prefix=f"routemq-{_group_slug(self.group_name)}-"
-            )
-            self._target = target
-            self._signals.open()
-            self._start_health()
-            self._signals.install()
-            now = time.monotonic()
-            self.plans.clear()
-            self.targets.clear()
-            for plan in plans:
-                self.plans[plan.key] = plan
-                self.targets[plan.key] = plan.count
-                self._scalers[plan.key] = RouteScaler(self.scaling_policy)
-            self._reconcile(now)
-            self.logger.info(
-                "supervisor %d starting %d slot(s) for %d route group(s) in group %r%s",
-                os.getpid(),
-                len(self.slots),
-                len(plans),
-                self.group_name,
-                " (auto-scaling)" if self.auto_scale else "",
-            )
-            self._loop()
+            code = self._arbiter.run(plans)
         finally:
-            self._teardown()
-            self._running = False
             self._done.set()
-        self.logger.info("supervisor %d stopped (exit code %d)", os.getpid(), self._exit_code)
-        return self._exit_code
+        logger.info("supervisor %d stopped (exit code %d)", os.getpid(), code)
+        return code
 
+    #: The original RouteMQ's name for :meth:`run`.
     serve = run
+
+    def _settings(self, retire_signal: int) -> ArbiterSettings:
+        return ArbiterSettings(
+            config=self.config,
+            group_name=self.group_name,
+            restart_policy=self.restart_policy,
+            scaling_policy=self.scaling_policy,
+            auto_scale=self.auto_scale,
+            heartbeat_timeout=self.heartbeat_timeout,
+            health_host=self.health_host,
+            retire_signal=retire_signal,
+            metrics_dir=self.metrics_dir,
+            parent_pid=self._parent_pid,
+            slot_key=self._slot_key,
+        )
 
     def start_workers(self, num_workers: int | None = None) -> int:
         """Fork a supervisor process that runs the slots; return its pid at once."""
@@ -255,17 +220,10 @@ class WorkerManager:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            code = 1
-            try:
-                self._parent_pid = parent
-                code = self.run(num_workers)
-            except BaseException:
-                self.logger.exception("supervisor for group %r failed", self.group_name)
-            finally:
-                flush_all()
-                os._exit(code)
+            self._parent_pid = parent
+            exit_child(lambda: self.run(num_workers), f"supervisor for group {self.group_name!r}")
         self._background_pid = pid
-        self.logger.info("started supervisor %d for group %r", pid, self.group_name)
+        logger.info("started supervisor %d for group %r", pid, self.group_name)
         return pid
 
     def stop_workers(self, timeout: float | None = None) -> int | None:
@@ -276,11 +234,11 @@ class WorkerManager:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             return wait_pid(pid, budget)
-        if self._running:
-            self._signals.request(signal.SIGTERM)
+        arbiter = self._arbiter
+        if arbiter is not None and not self._done.is_set():
+            arbiter.request_stop()
             if threading.current_thread() is not threading.main_thread():
                 self._done.wait(budget)
-            return None
         return None
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -292,6 +250,8 @@ class WorkerManager:
             self._background_pid = None
         return code
 
+    # ------------------------------------------------------------------ what the loop holds
+
     @property
     def workers(self) -> list[int]:
         """Pids of the running slot processes (in the supervising process)."""
@@ -302,246 +262,42 @@ class WorkerManager:
         """The background supervisor's pid (``start_workers()``), else None."""
         return self._background_pid
 
+    @property
+    def slots(self) -> dict[str, Slot]:
+        return self._arbiter.slots if self._arbiter else {}
+
+    @property
+    def plans(self) -> dict[str, RoutePlan]:
+        return self._arbiter.plans if self._arbiter else {}
+
+    @property
+    def targets(self) -> dict[str, int]:
+        return self._arbiter.targets if self._arbiter else {}
+
+    @property
+    def restarts(self) -> int:
+        return self._arbiter.restarts if self._arbiter else 0
+
+    @property
+    def run_dir(self) -> RunDir | None:
+        return self._arbiter.run_dir if self._arbiter else None
+
     def scale_route(self, route_key: str, count: int) -> int:
         """Set a shared route's slot count (within its bounds); applied by the loop."""
-        plan = self.plans[route_key]
-        self.targets[route_key] = plan.clamp(count)
-        return self.targets[route_key]
+        if self._arbiter is None:
+            raise RuntimeError("scale_route() needs a running supervisor")
+        return self._arbiter.scale_route(route_key, count)
 
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        return self._arbiter.snapshot() if self._arbiter else Snapshot(0.0, False, ())
 
-    # ------------------------------------------------------------------ the loop
+    def get_message_rate(self, route_key: str) -> float:
+        """The last measured message rate of a route (auto-scaling only), in messages/s.
 
-    def _loop(self) -> None:
-        while True:
-            now = time.monotonic()
-            self._handle_signals(now)
-            self._reap(now)
-            if self._stopping:
-                if not any(s.pid for s in self.slots.values()):
-                    break
-                if now >= self._stop_deadline and not self._murdered:
-                    self._murder("did not stop within the drain timeout")
-            else:
-                self._check_parent()
-                self._check_heartbeats(now)
-                self._autoscale(now)
-                self._reconcile(now)
-                self._kill_overdue_retirees(now)
-            self._publish(now)
-            self._signals.sleep(self._timeout(now))
+        The original RouteMQ's name; the rate is what auto-scaling measured last."""
+        return self._arbiter.message_rate(route_key) if self._arbiter else 0.0
 
-    def _timeout(self, now: float) -> float:
-        deadlines = [now + _TICK]
-        if self._stopping:
-            deadlines.append(self._stop_deadline)
-        for slot in self.slots.values():
-            if slot.pid is None and not slot.retiring:
-                deadlines.append(slot.start_at)
-            if slot.kill_at is not None:
-                deadlines.append(slot.kill_at)
-        if self.auto_scale and not self._stopping:
-            deadlines.append(self._next_sample)
-        return max(0.0, min(deadlines) - now)
-
-    # ------------------------------------------------------------------ signals
-
-    def _handle_signals(self, now: float) -> None:
-        while (sig := self._signals.pop()) is not None:
-            if sig in (signal.SIGTERM, signal.SIGINT):
-                if not self._stopping:
-                    self.logger.info(
-                        "%s: draining %d slot(s) (budget %.1f s)",
-                        signal.Signals(sig).name,
-                        sum(1 for s in self.slots.values() if s.pid),
-                        self.config.drain_timeout,
-                    )
-                    self._begin_stop(now, self._exit_code)
-                elif sig == signal.SIGINT and not self._murdered:
-                    self._murder("a second SIGINT asked for an immediate stop")
-            elif sig == signal.SIGTTIN:
-                self._scale_all(+1, "SIGTTIN")
-            elif sig == signal.SIGTTOU:
-                self._scale_all(-1, "SIGTTOU")
-
-    def _scale_all(self, step: int, why: str) -> None:
-        if self._stopping:
-            return
-        for key, plan in self.plans.items():
-            if not plan.shared:
-                continue
-            old = self.targets[key]
-            new = self.scale_route(key, old + step)
-            if new != old:
-                self.logger.info("%s: route %s %d -> %d slot(s)", why, key, old, new)
-            else:
-                self.logger.info("%s: route %s stays at %d slot(s) (bounds)", why, key, old)
-
-    def _begin_stop(self, now: float, code: int) -> None:
-        self._stopping = True
-        self._exit_code = code
-        self._stop_deadline = now + self.config.drain_timeout
-        for slot in list(self.slots.values()):
-            if slot.pid is None:
-                del self.slots[slot.slot_id]
-                continue
-            signal_slot(slot, signal.SIGTERM)
-
-    def _murder(self, why: str) -> None:
-        self._murdered = True
-        victims = [s for s in self.slots.values() if s.pid]
-        if victims:
-            self.logger.warning(
-                "killing %d slot(s) that %s: %s",
-                len(victims),
-                why,
-                ", ".join(s.slot_id for s in victims),
-            )
-        for slot in victims:
-            signal_slot(slot, signal.SIGKILL)
-
-    # ------------------------------------------------------------------ children
-
-    def _reap(self, now: float) -> None:
-        for slot, pid, code in exited_slots(self.slots.values()):
-            mark_process_dead(pid)
-            slot.pid = None
-            slot.killed = False
-            assert self.run_dir is not None
-            self.run_dir.ready_path(slot.slot_id).unlink(missing_ok=True)
-            how = describe_exit(code)
-            if self._stopping or slot.retiring:
-                self.logger.info("slot %s (pid %d) stopped: %s", slot.slot_id, pid, how)
-                del self.slots[slot.slot_id]
-                self.run_dir.forget(slot.slot_id)
-                continue
-            if code == EXIT_BOOT_ERROR:
-                self.logger.critical(
-                    "slot %s (pid %d) could not boot (exit code %d); stopping",
-                    slot.slot_id,
-                    pid,
-                    code,
-                )
-                self._begin_stop(now, EXIT_BOOT_ERROR)
-                continue
-            lived = now - slot.started
-            delay = slot.deaths.record(now, lived)
-            if slot.deaths.exhausted:
-                self.logger.critical(
-                    "slot %s died %d times within %.0f s (last: %s); giving up",
-                    slot.slot_id,
-                    len(slot.deaths.times),
-                    self.restart_policy.window,
-                    how,
-                )
-                self._begin_stop(now, EXIT_SLOT_FAILED)
-                continue
-            slot.start_at = now + delay
-            self.restarts += 1
-            self._count_restart(slot)
-            self.logger.warning(
-                "slot %s (pid %d) %s after %.1f s; restarting in %.2f s",
-                slot.slot_id,
-                pid,
-                how,
-                lived,
-                delay,
-            )
-
-    def _reconcile(self, now: float) -> None:
-        """Match the table to the targets: add missing slots, retire extra ones, start due ones."""
-        for key, plan in self.plans.items():
-            target = self.targets[key]
-            for index in range(target):
-                sid = slot_id(self._slot_key(key), index)
-                if sid not in self.slots:
-                    self.slots[sid] = self._make_slot(plan, index)
-                    self.slots[sid].start_at = now
-            extra = [
-                s
-                for s in self.slots.values()
-                if s.route_key == key and s.index >= target and not s.retiring
-            ]
-            for slot in sorted(extra, key=lambda s: -s.index):
-                self._retire(slot, now)
-        for slot in list(self.slots.values()):
-            if slot.pid is None and not slot.retiring and slot.start_at <= now:
-                self._spawn(slot, now)
-
-    def _retire(self, slot: Slot, now: float) -> None:
-        if slot.pid is None:
-            del self.slots[slot.slot_id]
-            assert self.run_dir is not None
-            self.run_dir.forget(slot.slot_id)
-            return
-        slot.retiring = True
-        slot.kill_at = now + self.config.drain_timeout
-        self.logger.info("draining slot %s (pid %d)", slot.slot_id, slot.pid)
-        signal_slot(slot, self._retire_with)
-
-    def _kill_overdue_retirees(self, now: float) -> None:
-        for slot in self.slots.values():
-            if slot.retiring and slot.pid and slot.kill_at is not None and now >= slot.kill_at:
-                self.logger.warning("slot %s did not drain in time; killing it", slot.slot_id)
-                slot.kill_at = None
-                signal_slot(slot, signal.SIGKILL)
-
-    def _check_heartbeats(self, now: float) -> None:
-        assert self.run_dir is not None
-        wall = time.time()
-        for slot in self.slots.values():
-            if slot.pid is None or slot.killed or slot.retiring:
-                continue
-            age = self.run_dir.heartbeat_age(slot.slot_id, wall)
-            if age > self.heartbeat_timeout:
-                self.logger.error(
-                    "slot %s (pid %d) sent no heartbeat for %.0f s; killing it",
-                    slot.slot_id,
-                    slot.pid,
-                    age,
-                )
-                slot.killed = True
-                signal_slot(slot, signal.SIGKILL)
-
-    def _check_parent(self) -> None:
-        # A background supervisor whose program died must not outlive it.
-        if self._parent_pid is not None and os.getppid() != self._parent_pid:
-            self.logger.warning("parent process %d is gone; stopping", self._parent_pid)
-            self._parent_pid = None
-            self._signals.request(signal.SIGTERM)
-
-    def _spawn(self, slot: Slot, now: float) -> None:
-        assert self.run_dir is not None
-        self.run_dir.reset(slot.slot_id)
-        flush_all()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            self._child(slot, parent)
-        slot.pid = pid
-        slot.started = now
-        slot.killed = False
-        self.logger.debug("slot %s started as pid %d", slot.slot_id, pid)
-
-    def _child(self, slot: Slot, parent: int) -> None:
-        code = 1
-        try:
-            self._signals.reset_in_child()
-            # After the reset: the supervisor's handler would only queue the signal here.
-            die_with_parent(parent)
-            if self._health is not None:
-                self._health.close_in_child()
-            result = self._target(slot.spec, self.router)
-            code = 0 if result is None else int(result)
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        except BaseException:
-            self.logger.exception("slot %s crashed", slot.slot_id)
-            code = 1
-        finally:
-            flush_all()
-            os._exit(code)
+    # ------------------------------------------------------------------ before any fork
 
     def _preflight(self) -> None:
         # What every slot would trip over (a TLS file it cannot load, a group name the broker
@@ -550,97 +306,17 @@ class WorkerManager:
         if found:
             raise ConfigError(found)
 
-    def _resolve_target(self) -> SlotTarget:
+    def _resolve_target(self) -> tuple[SlotTarget, int]:
+        """What a forked slot runs, and the signal that retires one for good."""
         if self._slot_target is not None:
-            self._retire_with = self.retire_signal or signal.SIGTERM
-            return self._slot_target
+            return self._slot_target, self.retire_signal or signal.SIGTERM
         # Imported here, in the supervisor, so every forked slot starts with them loaded (and
         # shares their memory) instead of importing them again.
         import routemq_runtime.metrics
         import routemq_runtime.transport  # noqa: F401  (paho-mqtt)
-        import routemq_runtime.worker as worker
+        from routemq_runtime.worker import run_slot
 
         # A slot removed by scaling down must also end its broker session (or the broker keeps
-        # queueing its share of the messages for it); the worker names the signal that asks
-        # for that. Plain SIGTERM drains and keeps the session, for a restart.
-        self._retire_with = self.retire_signal or getattr(worker, "RETIRE_SIGNAL", signal.SIGTERM)
-        return worker.run_slot
-
-    # ------------------------------------------------------------------ scaling, metrics
-
-    def _autoscale(self, now: float) -> None:
-        if not self.auto_scale or now < self._next_sample:
-            return
-        self._next_sample = now + self.scaling_policy.interval
-        if self._sampler is None:
-            from routemq_runtime.supervisor.load import LoadSampler
-
-            self._sampler = LoadSampler(self.metrics_dir)
-        samples = self._sampler.sample(self.plans, self.slots, now)
-        for key, sample in samples.items():
-            plan = self.plans[key]
-            if not plan.shared:
-                continue
-            current = self.targets[key]
-            load = sample.load(
-                self.config.worker_concurrency, self.scaling_policy.messages_per_worker
-            )
-            wanted = self._scalers[key].decide(now, current, load, plan.minimum, plan.maximum)
-            if wanted != current:
-                self.logger.info(
-                    "auto-scale: route %s %d -> %d slot(s) (%.0f msg/s, load %.2f slots)",
-                    key,
-                    current,
-                    wanted,
-                    sample.rate,
-                    load,
-                )
-                self.targets[key] = wanted
-
-    def get_message_rate(self, route_key: str) -> float:
-        """The last measured message rate of a route (auto-scaling only), in messages/s."""
-        if self._sampler is None:
-            return 0.0
-        return self._sampler.rates.get(route_key, 0.0)
-
-    def _count_restart(self, slot: Slot) -> None:
-        try:
-            from routemq_runtime.supervisor.load import count_restart
-
-            count_restart(slot.slot_id)
-        except Exception as error:  # metrics must never stop supervision
-            self.logger.debug("could not count restart: %s", error)
-
-    # ------------------------------------------------------------------ health
-
-    def _start_health(self) -> None:
-        port = self.config.health_port
-        if port is None:
-            return
-        from routemq_runtime.health import HealthServer
-
-        self._health = HealthServer(self, port=port, host=self.health_host)
-        self._health.start()
-
-    def _publish(self, now: float) -> None:
-        self._snapshot = take_snapshot(self.slots.values(), now, self._stopping)
-
-    # ------------------------------------------------------------------ teardown
-
-    def _teardown(self) -> None:
-        self._signals.restore()
-        # Children that somehow survive (an exception in the loop) must not be left running.
-        for slot in self.slots.values():
-            if slot.pid:
-                signal_slot(slot, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(slot.pid, 0)
-                mark_process_dead(slot.pid)
-        self.slots.clear()
-        if self._health is not None:
-            self._health.stop()
-            self._health = None
-        self._signals.close()
-        if self.run_dir is not None:
-            self.run_dir.remove()
-        self._publish(time.monotonic())
+        # queueing its share of the messages for it). Plain SIGTERM drains and keeps the
+        # session, for a restart.
+        return run_slot, self.retire_signal or RETIRE_SIGNAL

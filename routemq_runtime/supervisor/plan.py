@@ -1,16 +1,16 @@
 """Which slots a router needs: one per unit of each shared route's count, one for the rest.
 
-Pure: no processes, no files. A *slot* is a seat with a stable identity (route key + index) that a
-process fills; when the process dies, its replacement takes the same seat, so it reconnects with
-the same client id and receives what the broker kept for it.
+Pure: no processes, no files. A *slot* is a place with a stable identity (route key + index)
+that a worker process fills; when the process dies, its replacement fills the same slot, so it
+reconnects with the same client id and receives what the broker kept for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routemq_runtime.routing import Route, Router
+from routemq_runtime.routing import Router
+from routemq_runtime.routing.pattern import unique_key
 
 #: Key of the slot that serves every non-shared route with ordinary subscriptions.
 DIRECT_KEY = "direct"
@@ -54,21 +54,6 @@ def _positive(value: object, what: str) -> int | None:
     return value
 
 
-def _unique_keys(routes: Iterable[Route], taken: set[str]) -> list[tuple[Route, str]]:
-    # Two patterns may slug to the same key (`a/b-c`, `a-b/c`); client ids must still differ,
-    # and stay the same across restarts, so suffixes follow the router's (stable) route order.
-    out = []
-    for route in routes:
-        key = route.key
-        n = 2
-        while key in taken:
-            key = f"{route.key}-{n}"
-            n += 1
-        taken.add(key)
-        out.append((route, key))
-    return out
-
-
 def plan_routes(
     router: Router,
     *,
@@ -99,7 +84,9 @@ def plan_routes(
     direct = [r for r in routes if not r.shared]
     taken: set[str] = set()
     plans: list[RoutePlan] = []
-    for route, key in _unique_keys(shared, taken):
+    for route in shared:
+        key = unique_key(route.key, taken)
+        taken.add(key)
         count = num_workers or route.worker_count
         if auto_scale:
             lo, hi = min_count, max_count
@@ -108,11 +95,7 @@ def plan_routes(
             lo, hi = 1, max(count, max_count)
         plans.append(RoutePlan(key, (route.pattern,), True, count, lo, hi))
     if direct:
-        key = DIRECT_KEY
-        n = 2
-        while key in taken:
-            key = f"{DIRECT_KEY}-{n}"
-            n += 1
+        key = unique_key(DIRECT_KEY, taken)
         plans.append(RoutePlan(key, tuple(r.pattern for r in direct), False, 1, 1, 1))
     return plans
 

@@ -39,12 +39,7 @@ def tls_problems(config: Config) -> list[str]:
     if not config.mqtt_tls:
         return []
     problems = []
-    files = {
-        "MQTT_TLS_CA_FILE": config.mqtt_tls_ca_file,
-        "MQTT_TLS_CERT_FILE": config.mqtt_tls_cert_file,
-        "MQTT_TLS_KEY_FILE": config.mqtt_tls_key_file,
-    }
-    for variable, path in files.items():
+    for variable, path in config.tls_files().items():
         if path:
             problem = _unreadable(variable, path)
             if problem:

@@ -8,7 +8,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import NoReturn
 
 from routemq_runtime.supervisor.slot import Slot
 
@@ -22,6 +23,26 @@ def flush_all() -> None:
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
             handler.flush()
+
+
+def exit_child(body: Callable[[], int | None], what: str) -> NoReturn:
+    """In a forked child: run ``body`` and leave the process with its exit code.
+
+    Never returns, whatever ``body`` does: a child that unwound into the parent's code would
+    run a second copy of the parent.
+    """
+    code = 1
+    try:
+        result = body()
+        code = 0 if result is None else int(result)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:
+        logging.getLogger("routemq.supervisor").exception("%s crashed", what)
+        code = 1
+    finally:
+        flush_all()
+        os._exit(code)
 
 
 def wait_pid(pid: int, timeout: float | None, *, kill: bool = True) -> int | None:

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from routemq_runtime.prometheus_internals import multiprocess_mode
+
 logger = logging.getLogger("routemq.supervisor")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -92,16 +94,14 @@ def ensure_metrics_dir() -> Path:
         _created_metrics_dir = path
         owner = os.getpid()
         atexit.register(lambda: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
-    if "prometheus_client" in sys.modules:
-        from prometheus_client import values
-
-        if not getattr(values.ValueClass, "_multiprocess", False):
-            logger.warning(
-                "prometheus_client was imported before %s was set: /metrics will show only "
-                "the supervisor's own metrics. Create the WorkerManager (or run through "
-                "routemq_runtime.app) before importing prometheus_client.",
-                MULTIPROC_ENV,
-            )
+    # Unknown (None) when prometheus-client changed its internals: then say nothing.
+    if "prometheus_client" in sys.modules and multiprocess_mode() is False:
+        logger.warning(
+            "prometheus_client was imported before %s was set: /metrics will show only "
+            "the supervisor's own metrics. Create the WorkerManager (or run through "
+            "routemq_runtime.app) before importing prometheus_client.",
+            MULTIPROC_ENV,
+        )
     return path
 
 

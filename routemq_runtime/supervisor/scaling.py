@@ -7,7 +7,7 @@ expressed in *slots' worth of work*:
   slot at 1.0);
 - in-flight: handler seconds per second (by Little's law, the average number of handlers
   running) divided by the slot's concurrency (an I/O-bound handler saturates a slot when every
-  in-flight seat is taken);
+  in-flight place is taken);
 - optionally the message rate divided by a configured per-slot capacity.
 
 The largest of these is the load. Hysteresis keeps it from flapping: scale up at once (to the

@@ -1,11 +1,14 @@
-"""One seat in the supervisor's table: a slot's identity and the process filling it."""
+"""One entry of the supervisor's table: a slot's identity and the worker process filling it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from routemq_runtime.supervisor.restart import DeathRecord
+
+if TYPE_CHECKING:
+    from routemq_runtime.worker.spec import SlotSpec
 
 
 @dataclass
@@ -20,7 +23,7 @@ class Slot:
     route_key: str
     index: int
     slot_id: str
-    spec: Any
+    spec: SlotSpec
     deaths: DeathRecord
     pid: int | None = None
     started: float = 0.0

@@ -39,7 +39,7 @@ def take_snapshot(slots: Iterable[Slot], tick: float, stopping: bool) -> Snapsho
             s.slot_id,
             s.route_key,
             s.index,
-            getattr(s.spec, "client_id", ""),
+            s.spec.client_id,
             s.pid,
             s.state,
             s.deaths.total,

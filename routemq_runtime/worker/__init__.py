@@ -1,14 +1,15 @@
-"""Worker slots: one process serving its routes' subscriptions with at-least-once delivery."""
+"""Worker processes: each serves one slot's subscriptions with at-least-once delivery."""
 
-from routemq_runtime.worker.slot import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL, Slot, run_slot
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
+from routemq_runtime.worker.process import Worker, run_slot
 from routemq_runtime.worker.spec import SlotSpec, slot_client_id
 
 __all__ = [
     "EXIT_BOOT_ERROR",
     "EXIT_OK",
     "RETIRE_SIGNAL",
-    "Slot",
     "SlotSpec",
+    "Worker",
     "run_slot",
     "slot_client_id",
 ]

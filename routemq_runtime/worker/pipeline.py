@@ -17,17 +17,18 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
+from routemq_runtime.message import InboundMessage
 from routemq_runtime.metrics import UNROUTED
-from routemq_runtime.routing import InboundMessage
 from routemq_runtime.transport.backoff import backoff_delay
 from routemq_runtime.worker.dead_letter import dead_letter_topic, envelope
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
     from routemq_runtime.metrics import SlotMetrics
-    from routemq_runtime.routing import Dispatcher, Publisher
+    from routemq_runtime.routing import Dispatcher, DispatchResult, Match, Publisher
     from routemq_runtime.transport import MqttTransport
 
 log = logging.getLogger("routemq.worker")
@@ -36,11 +37,13 @@ log = logging.getLogger("routemq.worker")
 class Delivery:
     """One received message and its place in the ack order."""
 
-    __slots__ = ("done", "generation", "message")
+    __slots__ = ("done", "generation", "match", "message")
 
-    def __init__(self, message: InboundMessage, generation: int) -> None:
+    def __init__(self, message: InboundMessage, generation: int, match: Match | None) -> None:
         self.message = message
         self.generation = generation
+        # Matched on arrival when the route labels the metrics; None: dispatch matches it.
+        self.match = match
         self.done = False
 
 
@@ -86,20 +89,18 @@ class MessagePipeline:
 
     # -- intake (called from paho's on_message: only enqueues) ---------------------------------
 
-    def submit(self, raw: Any) -> None:
+    def submit(self, message: InboundMessage) -> None:
         if not self._taking:
             return  # not acked: the broker keeps it for this session
-        message = InboundMessage(
-            raw.topic, raw.payload, raw.qos, raw.retain, raw.properties, raw.mid
-        )
-        delivery = Delivery(message, self._generation)
+        label = self._route_label
+        match = None
+        if label is None:
+            match = self.dispatcher.match(message.topic)
+            label = match.route.pattern if match else UNROUTED
+        delivery = Delivery(message, self._generation, match)
         if message.qos:
             self._acks.append(delivery)
         self._waiting.append(delivery)
-        label = self._route_label
-        if label is None:
-            match = self.dispatcher.router.match(message.topic)
-            label = match.route.pattern if match else UNROUTED
         self.metrics.received(label)
         if not self._starting:
             self._wake_runner()
@@ -201,9 +202,7 @@ class MessagePipeline:
         try:
             # The common case inline (one coroutine per message); failures go to _recover.
             started = time.perf_counter()
-            result = await self.dispatcher.dispatch(
-                message, client=self.publisher, worker_id=self.worker_id, attempt=1
-            )
+            result = await self._dispatch(delivery, 1)
             route = result.route
             if route is not None and result.error is None:
                 pattern = route.parsed.text
@@ -211,7 +210,7 @@ class MessagePipeline:
                 self.metrics.processed(pattern, "ok")
                 self.handled += 1
                 self._complete(delivery)
-            elif await self._recover(message, result, started):
+            elif await self._recover(delivery, result, started):
                 self._complete(delivery)
         except Exception:
             # Neither handled nor dead-lettered (e.g. the dead letter could not be published):
@@ -225,10 +224,19 @@ class MessagePipeline:
                 self.metrics.busy(time.perf_counter() - self._busy_since)
                 self._idle.set()
 
-    async def _recover(self, message: InboundMessage, result: Any, started: float) -> bool:
+    def _dispatch(self, delivery: Delivery, attempt: int) -> Awaitable[DispatchResult]:
+        return self.dispatcher.dispatch(
+            delivery.message,
+            client=self.publisher,
+            worker_id=self.worker_id,
+            attempt=attempt,
+            match=delivery.match,
+        )
+
+    async def _recover(self, delivery: Delivery, result: DispatchResult, started: float) -> bool:
         """Retry a failed message with backoff; dead-letter it when it keeps failing or matches
         no route. True when it may be acked."""
-        config = self.config
+        message = delivery.message
         metrics = self.metrics
         attempt = 1
         while True:
@@ -247,7 +255,7 @@ class MessagePipeline:
                 self.handled += 1
                 return True
             metrics.error(pattern, type(error).__name__)
-            if attempt >= config.retry_max_attempts:
+            if attempt >= self.config.retry_max_attempts:
                 log.error(
                     "handler for %r failed %d time(s) on %r; dead-lettering it",
                     pattern,
@@ -257,24 +265,28 @@ class MessagePipeline:
                 )
                 metrics.processed(pattern, "dead_lettered")
                 return await self._dead_letter(message, error, attempt, pattern, "handler_error")
-            delay = backoff_delay(attempt, config.retry_base_delay, config.retry_max_delay)
-            log.warning(
-                "handler for %r failed on %r (attempt %d/%d): %s: %s; retrying in %.2fs",
-                pattern,
-                message.topic,
-                attempt,
-                config.retry_max_attempts,
-                type(error).__name__,
-                error,
-                delay,
-            )
-            metrics.retried(pattern)
-            await asyncio.sleep(delay)
+            await self._back_off(pattern, message, attempt, error)
             attempt += 1
             started = time.perf_counter()
-            result = await self.dispatcher.dispatch(
-                message, client=self.publisher, worker_id=self.worker_id, attempt=attempt
-            )
+            result = await self._dispatch(delivery, attempt)
+
+    async def _back_off(
+        self, pattern: str, message: InboundMessage, attempt: int, error: BaseException
+    ) -> None:
+        config = self.config
+        delay = backoff_delay(attempt, config.retry_base_delay, config.retry_max_delay)
+        log.warning(
+            "handler for %r failed on %r (attempt %d/%d): %s: %s; retrying in %.2fs",
+            pattern,
+            message.topic,
+            attempt,
+            config.retry_max_attempts,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        self.metrics.retried(pattern)
+        await asyncio.sleep(delay)
 
     async def _dead_letter(
         self,

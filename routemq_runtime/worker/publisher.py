@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routemq_runtime.routing import encode_payload
+from routemq_runtime.message import encode_payload
 from routemq_runtime.transport import MqttTransport
 
 

@@ -12,8 +12,9 @@ from routemq_runtime.config import Config
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _safe(text: str) -> str:
-    return _UNSAFE.sub("-", text).strip("-") or "x"
+def safe_name(text: str, fallback: str = "x") -> str:
+    """``text`` fit for a client id and a file name: runs of other characters become ``-``."""
+    return _UNSAFE.sub("-", text).strip("-") or fallback
 
 
 def slot_client_id(config: Config, route_key: str, index: int, hostname: str | None = None) -> str:
@@ -25,7 +26,7 @@ def slot_client_id(config: Config, route_key: str, index: int, hostname: str | N
     """
     prefix = config.mqtt_client_id or config.app_name
     host = hostname if hostname is not None else socket.gethostname()
-    return f"{_safe(prefix)}-{_safe(host)}-{_safe(route_key)}-{int(index)}"
+    return f"{safe_name(prefix)}-{safe_name(host)}-{safe_name(route_key)}-{int(index)}"
 
 
 @dataclass(frozen=True)

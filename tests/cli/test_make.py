@@ -188,6 +188,34 @@ def test_route_levels_follow_the_handler_parameters(app_dir: Path, invoke) -> No
     assert 'router.on("{site}/{meter:int}", MeterController.handle, qos=1)' in source
 
 
+def _injectable_names() -> str:
+    from routemq_runtime.routing.injection import INJECTABLE
+
+    return ", ".join(sorted(INJECTABLE))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "pattern"),
+    [
+        # Every name the runtime injects (attempt, worker_id, qos, ...) is an argument, not a
+        # level: a route that made them topic levels would hand the handler topic text instead.
+        (f"device_id, {_injectable_names()}", "{device_id}"),
+        ("site, reading: float, payload", "{site}/{reading:float}"),
+    ],
+    ids=["injectable names", "float level"],
+)
+def test_controller_parameters_become_levels_as_the_runtime_reads_them(
+    app_dir: Path, invoke, parameters: str, pattern: str
+) -> None:
+    (app_dir / "app/controllers/meter_controller.py").write_text(
+        f"class MeterController:\n    async def process(self, {parameters}):\n        pass\n"
+    )
+    result = invoke("make:router", "meters", "--controller", "meter")
+    assert result.exit_code == 0, result.output
+    source = (app_dir / "app/routers/meters.py").read_text()
+    assert f'router.on("{pattern}", MeterController.process, qos=1)' in source
+
+
 def test_make_router_needs_an_existing_controller(app_dir: Path, invoke) -> None:
     result = invoke("make:router", "sensors", "--controller", "Sensor")
     assert result.exit_code == 1

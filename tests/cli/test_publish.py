@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from tests.cli.conftest import run_routemq
 from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.observer import Observer
 
 pytestmark = pytest.mark.integration
 
 
-class Subscriber:
-    def __init__(self, broker: Mosquitto, topic_filter: str) -> None:
-        self.received: list[mqtt.MQTTMessage] = []
-        self.arrived = threading.Event()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        self.client.subscribe(topic_filter, 1)
-        assert subscribed.wait(5)
-
-    def _on_message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
-        self.received.append(message)
-        self.arrived.set()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
-def subscriber(mosquitto: Mosquitto) -> Iterator[Subscriber]:
-    watcher = Subscriber(mosquitto, "sensors/#")
-    yield watcher
-    watcher.close()
+def subscriber(mosquitto: Mosquitto) -> Iterator[Observer]:
+    with Observer(mosquitto) as watcher:
+        watcher.subscribe("sensors/#")
+        yield watcher
 
 
 def point_at(app_dir: Path, broker_port: int, **extra: str) -> None:
@@ -55,8 +32,7 @@ def test_publishes_to_the_broker_in_the_apps_env(app_dir, mosquitto, subscriber,
     result = invoke("publish", "sensors/boiler/data", '{"temperature": 64}', "--qos", "1")
     assert result.exit_code == 0, result.output
     assert "PUBLISHED sensors/boiler/data (19 bytes, qos 1)" in result.output
-    assert subscriber.arrived.wait(5)
-    message = subscriber.received[0]
+    message = subscriber.wait_for(timeout=5)[0]
     assert (message.topic, message.payload, message.qos) == (
         "sensors/boiler/data",
         b'{"temperature": 64}',
@@ -70,8 +46,21 @@ def test_body_from_a_file_as_a_real_subprocess(app_dir, mosquitto, subscriber, t
     body.write_bytes(b"\x00\xffraw")
     result = run_routemq("publish", "sensors/raw/data", "--file", str(body), cwd=app_dir)
     assert result.returncode == 0, result.stderr
-    assert subscriber.arrived.wait(5)
-    assert subscriber.received[0].payload == b"\x00\xffraw"
+    assert subscriber.wait_for(timeout=5)[0].payload == b"\x00\xffraw"
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_successful_publish_writes_nothing_to_stderr(
+    app_dir, mosquitto, subscriber, protocol: str
+):
+    point_at(app_dir, mosquitto.port, MQTT_PROTOCOL=protocol)
+    result = run_routemq("publish", "sensors/quiet/data", "1", cwd=app_dir)
+    assert result.returncode == 0, result.stderr
+    assert "PUBLISHED sensors/quiet/data" in result.stdout
+    assert subscriber.wait_for(timeout=5)
+    assert "not connected" not in result.stderr
+    assert "MQTT_CS_DISCONNECTED" not in result.stderr
+    assert result.stderr.strip() == ""
 
 
 def test_refused_credentials_name_the_broker(app_dir, mosquitto_factory, invoke):

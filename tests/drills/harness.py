@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from tests.support.apps import RecordingApp
 from tests.support.mosquitto import Mosquitto
+from tests.support.observer import Observer
 
 DRILL_ROUTER = textwrap.dedent(
     """
@@ -98,39 +95,22 @@ class DrillApp(RecordingApp):
         self.workers = workers
 
 
-class DeadLetters:
+class DeadLetters(Observer):
     """Subscribed to the drill's dead-letter topics before the stream starts."""
 
     def __init__(self, broker: Mosquitto, topic_filter: str) -> None:
-        self.envelopes: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"drill-dlq-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.on_connect = lambda c, *a: c.subscribe(topic_filter, qos=1)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise AssertionError(f"no SUBACK for {topic_filter}")
-
-    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        envelope = json.loads(message.payload)
-        envelope["_properties"] = dict(getattr(message.properties, "UserProperty", []) or [])
-        with self._lock:
-            self.envelopes.append(envelope)
+        super().__init__(broker, prefix="drill-dlq")
+        self.subscribe(topic_filter, timeout=10)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self.envelopes)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        """The dead-letter envelopes so far, with their MQTT 5 user properties."""
+        envelopes = []
+        for message in self.received():
+            envelope = json.loads(message.payload)
+            properties = getattr(message.properties, "UserProperty", []) or []
+            envelope["_properties"] = dict(properties)
+            envelopes.append(envelope)
+        return envelopes
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 from tests.integration.test_supervisor_broker import ROUTER_MODULE, App
 from tests.support.apps import clean_env, run_runtime, write_app
 from tests.support.mosquitto import free_port
+from tests.support.polling import wait_for
 from tests.support.supervised import Supervised, http_get
 
 pytestmark = pytest.mark.integration
@@ -115,3 +116,29 @@ def test_bad_configuration_and_arguments_are_refused_with_the_culprit(tmp_path):
     result = run_cli("launch", cwd=tmp_path)
     assert result.returncode == 2 and "unknown command 'launch'" in result.stderr
     assert run_cli("--help", cwd=tmp_path).returncode == 0
+
+
+def test_without_a_broker_the_log_says_once_what_to_start(tmp_path):
+    root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
+    port = free_port()
+    env = clean_env(
+        MQTT_BROKER="127.0.0.1",
+        MQTT_PORT=str(port),
+        ROUTES="hint/{kind}=1",
+        TOPIC_PREFIX="x",
+        RECORD_DIR=str(tmp_path),
+    )
+    argv = [sys.executable, "-m", "routemq_runtime", "run", "--app-dir", str(root)]
+    run = Supervised(argv, env, tmp_path, 0)
+    try:
+        # Retries go on after the hint: wait for a later attempt, then count the hints.
+        wait_for(lambda: "(attempt 4)" in run.output(), 30, "a fourth connection attempt")
+        output = run.output()
+        hints = [line for line in output.splitlines() if "no MQTT broker answers" in line]
+        assert len(hints) == 1, output
+        assert f"127.0.0.1:{port}" in hints[0]
+        assert f"mosquitto -p {port}" in hints[0]
+        assert "MQTT_BROKER/MQTT_PORT" in hints[0]
+        assert run.stop()[0] == 0
+    finally:
+        run.cleanup()

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from routemq_runtime.config import Config
 from routemq_runtime.worker import SlotSpec, slot_client_id
 from tests.support.mosquitto import Mosquitto
+from tests.support.observer import Observer
+from tests.support.polling import poll, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,30 +57,20 @@ def test_slot_metrics_are_visible_across_processes(mosquitto: Mosquitto, tmp_pat
         text=True,
     )
     try:
-        deadline = time.monotonic() + 15
-        while not (tmp_path / "ready").exists():
+
+        def ready() -> bool:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "slot not ready"
-            time.sleep(0.05)
+            return (tmp_path / "ready").exists()
+
+        wait_for(ready, 15, "slot ready")
         heartbeat = (tmp_path / "hb").stat().st_mtime
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        dead: list[bytes] = []
-        client.on_message = lambda c, u, m: dead.append(m.payload)
-        client.connect(mosquitto.host, mosquitto.port)
-        client.subscribe("routemq/dlq/#", 1)
-        client.loop_start()
-        time.sleep(0.2)
-        for n in (1, 2, 3, 13, 4, 5):
-            client.publish(f"m/{n}", json.dumps({"n": n}), qos=1).wait_for_publish(5)
-        deadline = time.monotonic() + 10
-        while not dead:
-            assert time.monotonic() < deadline, "no dead letter"
-            time.sleep(0.05)
-        client.loop_stop()
-        client.disconnect()
-        time.sleep(1.2)
+        with Observer(mosquitto) as observer:
+            observer.subscribe("routemq/dlq/#")
+            for n in (1, 2, 3, 13, 4, 5):
+                observer.publish(f"m/{n}", {"n": n})
+            observer.wait_for(lambda m: m.topic.startswith("routemq/dlq/"), timeout=10)
         # The heartbeat file is touched every second while the slot's loop runs.
-        assert (tmp_path / "hb").stat().st_mtime > heartbeat
+        assert poll(lambda: (tmp_path / "hb").stat().st_mtime > heartbeat, 5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
     finally:
@@ -146,11 +135,12 @@ def test_batched_histogram_matches_observing_one_by_one() -> None:
     from prometheus_client import CollectorRegistry, Histogram
 
     from routemq_runtime import metrics
+    from routemq_runtime.prometheus_internals import BatchedHistogram
 
     registry = CollectorRegistry()
-    batched = Histogram("b_seconds", "b", ["w"], buckets=metrics._BUCKETS, registry=registry)
-    direct = Histogram("d_seconds", "d", ["w"], buckets=metrics._BUCKETS, registry=registry)
-    local = metrics._LocalHistogram(batched.labels("x"))
+    batched = Histogram("b_seconds", "b", ["w"], buckets=metrics.BUCKETS, registry=registry)
+    direct = Histogram("d_seconds", "d", ["w"], buckets=metrics.BUCKETS, registry=registry)
+    local = BatchedHistogram(batched.labels("x"), metrics.BUCKETS)
     assert not local.direct
     values = [0.0001, 0.0005, 0.0006, 0.001, 0.3, 1, 60, 61]
     for value in values:

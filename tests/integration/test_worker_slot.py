@@ -27,6 +27,7 @@ from routemq_runtime.config import Config
 from routemq_runtime.routing import Router
 from routemq_runtime.worker import EXIT_OK, SlotSpec, run_slot, slot_client_id
 from tests.support.mosquitto import Mosquitto
+from tests.support.observer import Observer
 from tests.support.polling import poll, wait_for
 from tests.support.publishing import NumberedPublisher
 
@@ -112,48 +113,6 @@ class SlotProcess:
         if self.process is not None and self.process.is_alive():
             self.process.kill()
             self.process.join(5)
-
-
-class Observer:
-    """A plain client in the test process: publishes and records what it receives."""
-
-    def __init__(self, broker: Mosquitto) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(message)
-
-    def subscribe(self, topic_filter: str) -> None:
-        done = threading.Event()
-        self.client.on_subscribe = lambda *args: done.set()
-        self.client.subscribe(topic_filter, 1)
-        assert done.wait(5), f"no SUBACK for {topic_filter}"
-
-    def publish(self, topic: str, payload: Any, qos: int = 1) -> None:
-        if not isinstance(payload, bytes | str):
-            payload = json.dumps(payload)
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(5)
-
-    def wait_for(self, predicate: Callable[[mqtt.MQTTMessage], bool], count: int = 1) -> list:
-        def matching() -> list[mqtt.MQTTMessage]:
-            with self._lock:
-                return [m for m in self.messages if predicate(m)]
-
-        if not poll(lambda: len(matching()) >= count, 10):
-            raise AssertionError(
-                f"observer saw {len(matching())} matching messages, wanted {count}"
-            )
-        return matching()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def make_spec(
@@ -414,7 +373,8 @@ def test_ordered_acks_with_concurrent_handlers_finishing_out_of_order(
         assert [e["n"] for e in done] != sorted(e["n"] for e in done)  # really out of order
         starts = journal.read("start")
         assert len(starts) == 10
-        time.sleep(0.3)
+        # The broker's log tells when it has taken all ten PUBACKs.
+        poll(lambda: len(puback_order(broker, spec.client_id)[1]) >= 10, 5)
         sent, acked = puback_order(broker, spec.client_id)
         assert len(sent) == 10
         assert acked == sent

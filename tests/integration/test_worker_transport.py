@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import paho.mqtt.publish as paho_publish
 import pytest
 
 from routemq_runtime.config import Config
+from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Router
 from routemq_runtime.transport import MqttTransport, Subscription, TransportError
 from routemq_runtime.worker import EXIT_BOOT_ERROR, SlotSpec, run_slot
@@ -45,7 +45,7 @@ class Inbox:
         self.messages: list[tuple[str, bytes, int]] = []
         self.transport: MqttTransport | None = None
 
-    def __call__(self, message: mqtt.MQTTMessage) -> None:
+    def __call__(self, message: InboundMessage) -> None:
         self.messages.append((message.topic, message.payload, message.qos))
         assert self.transport is not None
         self.transport.ack(message.mid, message.qos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -28,3 +29,12 @@ def wait_for(
     if not result:
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
     return result
+
+
+async def until(check: Callable[[], object], timeout: float = 2.0, interval: float = 0.0) -> None:
+    """On a running loop: yield to it until ``check()`` holds; a timeout fails the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"condition not met within {timeout} s"
+        await asyncio.sleep(interval)

@@ -272,4 +272,4 @@ def test_test_client_context_manager_closes_its_loop():
     router.on("a", handler)
     with TestClient(router) as client:
         assert client.publish("a").ok
-    assert client._runner is None
+    assert not client.loop_open

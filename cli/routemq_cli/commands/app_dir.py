@@ -6,6 +6,8 @@ from pathlib import Path
 
 from routemq_cli.generators.errors import GeneratorError
 
+# The runtime's ROUTERS_PACKAGE as a path, and the same upward search as its find_app_dir:
+# written out here because make:* must not import the runtime (a test keeps the two equal).
 MARKER = Path("app") / "routers"
 
 

@@ -20,6 +20,7 @@ def config_show(
         app_dir = find_app_dir()
     except GeneratorError as error:
         fail(error)
+    # Heavy imports inside the command: other commands must not pay for them.
     from dotenv import dotenv_values
 
     from routemq_runtime.config import Config, ConfigError

@@ -28,6 +28,7 @@ def make_controller(
     no_test: NoTest = False,
 ) -> None:
     """Create a controller in app/controllers/ and its test in tests/."""
+    # Each make:* command loads only its own generator.
     from routemq_cli.generators.controller import ControllerGenerator
 
     _generate(
@@ -56,6 +57,7 @@ def make_router(
     dry_run: DryRun = False,
 ) -> None:
     """Create a router in app/routers/ (discovered at start-up, nothing to register)."""
+    # Each make:* command loads only its own generator.
     from routemq_cli.generators.router import RouterGenerator
 
     _generate(
@@ -74,6 +76,7 @@ def make_middleware(
     no_test: NoTest = False,
 ) -> None:
     """Create a middleware in app/middleware/ and its test in tests/."""
+    # Each make:* command loads only its own generator.
     from routemq_cli.generators.middleware import MiddlewareGenerator
 
     _generate(

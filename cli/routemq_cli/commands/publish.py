@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from routemq_cli.commands.app_dir import AppDirNotFound, find_app_dir
 from routemq_cli.commands.output import fail
 
 
@@ -38,53 +39,28 @@ def publish(
         fail(f"topic {topic!r} is not a topic to publish to: it is empty or has a wildcard")
     body = _payload(payload, file)
 
-    from routemq_runtime.app_loader import AppNotFoundError, find_app_dir
+    # The runtime only once the arguments are known good: `publish --help` stays quick.
     from routemq_runtime.config import Config, ConfigError
 
     try:
         env_file: Path | None = find_app_dir() / ".env"
-    except AppNotFoundError:
+    except AppDirNotFound:
         env_file = None  # outside an app the environment alone says where the broker is
     try:
         config = Config.from_env(env_file=env_file)
     except ConfigError as error:
         fail(str(error))
 
-    import ssl
+    # paho-mqtt only once the message is ready to go.
+    from routemq_runtime.transport.paho_client import BrokerRefused, publish_once
 
-    import paho.mqtt.client as mqtt
-    from paho.mqtt import MQTTException
-    from paho.mqtt import publish as paho_publish
-
-    auth = None
-    if config.mqtt_username:
-        auth = {"username": config.mqtt_username, "password": config.mqtt_password}
-    tls = None
-    if config.mqtt_tls:
-        tls = {
-            "ca_certs": config.mqtt_tls_ca_file,
-            "certfile": config.mqtt_tls_cert_file,
-            "keyfile": config.mqtt_tls_key_file,
-            "insecure": config.mqtt_tls_insecure,
-            "cert_reqs": ssl.CERT_NONE if config.mqtt_tls_insecure else ssl.CERT_REQUIRED,
-        }
-    protocol = mqtt.MQTTv5 if config.mqtt_protocol == "5" else mqtt.MQTTv311
     broker = f"{config.mqtt_broker}:{config.mqtt_port}"
     try:
-        paho_publish.single(
-            topic,
-            body,
-            qos=qos,
-            retain=retain,
-            hostname=config.mqtt_broker,
-            port=config.mqtt_port,
-            auth=auth,
-            tls=tls,
-            protocol=protocol,
-            keepalive=10,
-        )
-    except MQTTException as error:
+        publish_once(config, topic, body, qos=qos, retain=retain)
+    except BrokerRefused as error:
         fail(f"broker {broker} refused the connection: {error}")
+    except TimeoutError as error:
+        fail(f"broker {broker} did not answer: {error}")
     except OSError as error:
         fail(
             f"cannot reach the broker at {broker}: {error.strerror or error}",

@@ -23,7 +23,7 @@ def run_app(
             "-n",
             min=1,
             metavar="N",
-            help="Total worker processes, instead of per-route counts.",
+            help="Processes per shared route (implies --workers; overrides WORKER_COUNT).",
         ),
     ] = None,
     group: Annotated[
@@ -45,6 +45,6 @@ def run_app(
         argv += ["--num-workers", str(num_workers)]
     if group is not None:
         argv += ["--group", group]
-    from routemq_runtime.app import main
+    from routemq_runtime.app import main  # the runtime only when the app runs
 
     raise typer.Exit(main(argv, app_dir=app_dir) or 0)

@@ -17,6 +17,7 @@ def stub_publish(
     ] = False,
 ) -> None:
     """Copy the generator stubs into stubs/; make:* then uses your copies."""
+    # Inside the command: `routemq --help` builds every command and must stay light.
     from routemq_cli.generators.stubs import APP_STUBS, BUILTIN_STUBS, builtin_stub_names
 
     try:

@@ -13,10 +13,9 @@ from routemq_cli.generators.base import FileSpec, Generator
 from routemq_cli.generators.errors import GeneratorError
 from routemq_cli.generators.names import Name, normalise
 
-# Parameters the runtime injects by name; every other parameter is a topic level.
-INJECTED = frozenset({"self", "cls", "payload", "topic", "message", "context", "client"})
-CONVERTORS = {"int": "int", "float": "float"}
 PREFERRED_HANDLERS = ("process", "handle")
+# The instance or class a method is bound to; never a topic level.
+_BOUND = frozenset({"self", "cls"})
 
 
 class RouterGenerator(Generator):
@@ -91,16 +90,27 @@ class RouterGenerator(Generator):
             )
         preferred = [name for name in PREFERRED_HANDLERS if name in methods]
         handler = methods[preferred[0] if preferred else next(iter(methods))]
-        levels = []
-        for argument in (*handler.args.posonlyargs, *handler.args.args):
-            if argument.arg in INJECTED:
-                continue
-            annotation = argument.annotation
-            kind = annotation.id if isinstance(annotation, ast.Name) else ""
-            convertor = CONVERTORS.get(kind)
-            levels.append(f"{{{argument.arg}:{convertor}}}" if convertor else f"{{{argument.arg}}}")
-        # A handler without topic parameters takes everything under the prefix.
-        return handler.name, "/".join(levels) or "#"
+        return handler.name, topic_levels(handler)
+
+
+def topic_levels(handler: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The pattern a handler's parameters ask for: every parameter the runtime does not inject
+    is one level, typed by its annotation when the runtime has a convertor of that name."""
+    # The runtime's own tables, so a name it learns to inject never becomes a topic level here.
+    # (Imported here: make:* commands other than make:router never load the runtime.)
+    from routemq_runtime.routing.convertors import CONVERTORS, DEFAULT_CONVERTOR
+    from routemq_runtime.routing.injection import INJECTABLE
+
+    levels = []
+    for argument in (*handler.args.posonlyargs, *handler.args.args):
+        if argument.arg in _BOUND or argument.arg in INJECTABLE:
+            continue
+        annotation = argument.annotation
+        kind = annotation.id if isinstance(annotation, ast.Name) else DEFAULT_CONVERTOR
+        typed = kind in CONVERTORS and kind != DEFAULT_CONVERTOR
+        levels.append(f"{{{argument.arg}:{kind}}}" if typed else f"{{{argument.arg}}}")
+    # A handler without topic parameters takes everything under the prefix.
+    return "/".join(levels) or "#"
 
 
 def _check_prefix(prefix: str) -> str:

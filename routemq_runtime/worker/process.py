@@ -1,4 +1,4 @@
-"""One worker slot in one process: transport + dispatch + retries/dead letters + heartbeat.
+"""The worker process serving one slot: transport + dispatch + retries/dead letters + heartbeat.
 
 ``run_slot`` is what the supervisor calls in a forked child. It returns the process exit code:
 0 after a drain on SIGTERM/SIGINT (or after retiring on :data:`RETIRE_SIGNAL`),
@@ -16,19 +16,14 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
+from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher, Route, Router
+from routemq_runtime.worker.inherited_loop import forget_inherited_loop
 from routemq_runtime.worker.spec import SlotSpec
 
 log = logging.getLogger("routemq.worker")
-
-EXIT_OK = 0
-EXIT_BOOT_ERROR = 3
-"""The slot cannot work with this code or configuration; restarting it will not help."""
-
-RETIRE_SIGNAL = signal.SIGUSR1
-"""Asks a slot to leave for good (scale-down): unsubscribe, drain, end its broker session.
-SIGTERM/SIGINT drain too but keep the session, for a restart under the same client id."""
 
 _TICK = 1.0
 
@@ -47,8 +42,12 @@ def _remove(path: Path | None) -> None:
             path.unlink()
 
 
-class Slot:
+class Worker:
+    """What runs in a worker process: the slot's transport, pipeline, heartbeat and drain."""
+
     def __init__(self, spec: SlotSpec, routes: list[Route]) -> None:
+        # Here, not at the top: paho-mqtt and prometheus-client load only in a process that runs
+        # a slot, after the supervisor chose the metrics dir (prometheus reads it on import).
         from routemq_runtime.metrics import SlotMetrics
         from routemq_runtime.transport import MqttTransport, Subscription
         from routemq_runtime.worker.pipeline import MessagePipeline
@@ -86,8 +85,8 @@ class Slot:
 
     # -- transport callbacks -------------------------------------------------------------------
 
-    def _on_message(self, raw: object) -> None:
-        self.pipeline.submit(raw)
+    def _on_message(self, message: InboundMessage) -> None:
+        self.pipeline.submit(message)
 
     def _on_ready(self, ready: bool) -> None:
         if ready and not self._retiring:
@@ -242,24 +241,18 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
     except KeyError as error:
         log.error("slot %s: %s (routes known: %s)", spec.slot_id, error.args[0], len(router))
         return EXIT_BOOT_ERROR
-    # A child forked from a process that was running an event loop inherits its thread state.
-    asyncio.events._set_running_loop(None)
+    forget_inherited_loop()
     try:
-        slot = Slot(spec, routes)
+        worker = Worker(spec, routes)
     except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built
-        config = spec.config
-        files = {
-            "MQTT_TLS_CA_FILE": config.mqtt_tls_ca_file,
-            "MQTT_TLS_CERT_FILE": config.mqtt_tls_cert_file,
-            "MQTT_TLS_KEY_FILE": config.mqtt_tls_key_file,
-        }
+        files = spec.config.tls_files()
         named = ", ".join(f"{k}={v!r}" for k, v in files.items() if v) or "no TLS files set"
         log.error("slot %s cannot load its TLS settings (%s): %s", spec.slot_id, named, error)
         return EXIT_BOOT_ERROR
     try:
-        return asyncio.run(slot.run())
+        return asyncio.run(worker.run())
     except Exception as error:
-        from routemq_runtime.transport import TransportError
+        from routemq_runtime.transport import TransportError  # loaded by Worker() already
 
         if isinstance(error, TransportError | ValueError):
             log.error("slot %s cannot start: %s", spec.slot_id, error)
