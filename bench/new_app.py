@@ -89,9 +89,11 @@ def main() -> int:
         contenders: dict[str, Callable[[str], list[Step]]] = {
             "copier copy": copier_copy,
             "routemq new --no-git": lambda slug: [
-                ("", [routemq, "new", slug, "--defaults", "--no-git"])
+                ("", [routemq, "new", slug, "--defaults", "--no-git", "--no-install"])
             ],
-            "routemq new": lambda slug: [("", [routemq, "new", slug, "--defaults"])],
+            "routemq new": lambda slug: [
+                ("", [routemq, "new", slug, "--defaults", "--no-install"])
+            ],
             "copier copy + git": copier_and_git,
         }
         samples: dict[str, list[float]] = {name: [] for name in contenders}

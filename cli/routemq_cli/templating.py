@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from routemq_cli import provenance, template_releases
+
 #: A template source to record in new apps instead of the local release repository (any copier
 #: source with version tags: a git URL, ``gh:owner/repo`` or a local git repository).
 TEMPLATE_SOURCE_ENV = "ROUTEMQ_TEMPLATE_SOURCE"
@@ -67,8 +69,6 @@ def release_source(root: Path, tag: str) -> tuple[str, bool]:
     configured = configured_source()
     if configured is not None:
         return configured, False
-    from routemq_cli import template_releases
-
     repo, differs = template_releases.ensure_release(root, tag)
     return str(repo), differs
 
@@ -79,9 +79,7 @@ def is_local_source(source: str) -> bool:
 
 
 def installed_version() -> str:
-    from routemq_runtime._version import __version__
-
-    return __version__
+    return provenance.runtime_version()
 
 
 def version_tag(version: str) -> str:
@@ -128,6 +126,7 @@ def parse_data(items: list[str]) -> dict[str, str]:
 
 def questions() -> dict[str, dict[str, Any]]:
     """The questions a user answers, by name (computed, never-asked values left out)."""
+    # PyYAML comes with copier; only the project commands load it.
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -163,6 +162,7 @@ def record_source(app_dir: Path, root: Path, src_path: str, commit: str) -> None
     The file is rendered again from the template's own answers-file template, with the same
     filter copier uses, so it is byte for byte what ``copier copy --vcs-ref <commit>`` writes.
     """
+    # Loaded only to write an answers file.
     import yaml
     from jinja2 import Environment
 

@@ -102,7 +102,7 @@ def test_install_new_run_publish_upgrade(
             env,
         )
         assert sent.returncode == 0, sent.stdout + sent.stderr
-        # TEMP assert "not connected" not in sent.stderr.lower()
+        assert "not connected" not in sent.stderr.lower()
         wait_for(lambda: handled_once(running.port), 30, "the published message to be handled")
         machine.timings["fresh clone → first handled message"] = round(
             machine.timings["install (./scripts/install.sh)"] + time.monotonic() - started, 1

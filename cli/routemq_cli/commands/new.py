@@ -10,73 +10,58 @@ from typing import Annotated, Any
 
 import typer
 
+from routemq_cli import app_install, provenance, templating
 from routemq_cli.commands.output import action, fail
 from routemq_cli.provenance import Provenance
 
+NameArgument = Annotated[
+    str, typer.Argument(help="Directory of the new app; its last part is the app's slug.")
+]
+DefaultsOption = Annotated[
+    bool, typer.Option("--defaults", help="Accept the default of every unanswered question.")
+]
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer a question (repeatable)."),
+]
+NoGitOption = Annotated[
+    bool, typer.Option("--no-git", help="Do not run git init and the first commit.")
+]
+NoInstallOption = Annotated[
+    bool,
+    typer.Option("--no-install", help="Do not create .venv nor install the app and its dev tools."),
+]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        metavar="SRC",
+        help="Render this template (git URL, gh:owner/repo or path), not the bundled one.",
+    ),
+]
+VcsRefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--vcs-ref",
+        metavar="REF",
+        help="Render this tag or commit from git (--template, else the recorded source).",
+    ),
+]
+
 
 def new(
-    name: Annotated[
-        str, typer.Argument(help="Directory of the new app; its last part is the app's slug.")
-    ],
-    defaults: Annotated[
-        bool, typer.Option("--defaults", help="Accept the default of every unanswered question.")
-    ] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Answer a question (repeatable)."),
-    ] = None,
-    no_git: Annotated[
-        bool, typer.Option("--no-git", help="Do not run git init and the first commit.")
-    ] = False,
-    no_install: Annotated[
-        bool,
-        typer.Option(
-            "--no-install", help="Do not create .venv nor install the app and its dev tools."
-        ),
-    ] = False,
-    template: Annotated[
-        str | None,
-        typer.Option(
-            "--template",
-            metavar="SRC",
-            help="Render this template (git URL, gh:owner/repo or path), not the bundled one.",
-        ),
-    ] = None,
-    vcs_ref: Annotated[
-        str | None,
-        typer.Option(
-            "--vcs-ref",
-            metavar="REF",
-            help="Render this tag or commit from git (--template, else the recorded source).",
-        ),
-    ] = None,
+    name: NameArgument,
+    defaults: DefaultsOption = False,
+    data: DataOption = None,
+    no_git: NoGitOption = False,
+    no_install: NoInstallOption = False,
+    template: TemplateOption = None,
+    vcs_ref: VcsRefOption = None,
 ) -> None:
     """Create a new RouteMQ app: code, tests, Docker and Kubernetes files, a git repo, and a
     .venv with the app and its dev tools installed."""
-    from routemq_cli import provenance, templating
-
     target = Path(name).expanduser()
-    try:
-        answers: dict[str, Any] = dict(templating.parse_data(data or []))
-    except ValueError as error:
-        fail(str(error))
-    answers.setdefault("project_slug", target.name)
-    problem = templating.slug_error(str(answers["project_slug"]))
-    if problem:
-        fail(problem, hint="e.g. routemq new my_app")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        fail(
-            f"{target} already exists and is not an empty directory",
-            hint="choose a new name, or empty that directory first",
-        )
-    known = templating.questions()
-    if template is None:
-        unknown = sorted(set(answers) - set(known))
-        if unknown:
-            fail(
-                f"unknown question(s) in --data: {', '.join(unknown)}",
-                hint=f"the questions are: {', '.join(sorted(known))}",
-            )
+    answers, known = _checked_answers(target, data or [], template)
     if vcs_ref is not None and template is None:
         tag = templating.version_tag(templating.installed_version())
         template, _ = templating.release_source(templating.template_root(), tag)
@@ -109,6 +94,33 @@ def new(
     _print_next_steps(target, version, committed, no_git, installed, origin)
 
 
+def _checked_answers(
+    target: Path, data: list[str], template: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers given on the command line and the template's questions; exits on bad ones."""
+    try:
+        answers: dict[str, Any] = dict(templating.parse_data(data))
+    except ValueError as error:
+        fail(str(error))
+    answers.setdefault("project_slug", target.name)
+    problem = templating.slug_error(str(answers["project_slug"]))
+    if problem:
+        fail(problem, hint="e.g. routemq new my-app")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        fail(
+            f"{target} already exists and is not an empty directory",
+            hint="choose a new name, or empty that directory first",
+        )
+    known = templating.questions()
+    unknown = sorted(set(answers) - set(known))
+    if template is None and unknown:
+        fail(
+            f"unknown question(s) in --data: {', '.join(unknown)}",
+            hint=f"the questions are: {', '.join(sorted(known))}",
+        )
+    return answers, known
+
+
 #: Words a display name spells as their owners do ("my_routemq_app" → "My RouteMQ App").
 DISPLAY_WORDS = {"routemq": "RouteMQ", "mqtt": "MQTT", "iot": "IoT", "api": "API"}
 
@@ -134,9 +146,8 @@ def _render(
     user_defaults: dict[str, Any],
 ) -> str:
     """Render the app and return the template version it records."""
+    # copier costs about 0.35 s to import: only a render pays for it.
     import copier
-
-    from routemq_cli import templating
 
     if template is not None:
         worker = copier.run_copy(
@@ -239,21 +250,17 @@ def _git_first_commit(target: Path, version: str, git_init: subprocess.Popen[str
 
 
 def _place_wheels(target: Path, origin: Provenance) -> list[Path]:
-    from routemq_cli.app_install import InstallError, place_wheels
-
     try:
-        return place_wheels(target, origin, action)
-    except InstallError as error:
+        return app_install.place_wheels(target, origin, action)
+    except app_install.InstallError as error:
         typer.secho(f"warning: {error}", fg="yellow", err=True)
         return []
 
 
 def _install(target: Path, with_wheels: bool) -> bool:
-    from routemq_cli.app_install import InstallError, install
-
     try:
-        install(target, with_wheels, action)
-    except InstallError as error:
+        app_install.install(target, with_wheels, action)
+    except app_install.InstallError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         typer.secho(
             f"hint: the app is in {target}; fix the cause, then install it as shown below",
@@ -267,8 +274,6 @@ def _install(target: Path, with_wheels: bool) -> bool:
 def _print_next_steps(
     target: Path, version: str, committed: bool, no_git: bool, installed: bool, origin: Provenance
 ) -> None:
-    from routemq_cli.app_install import WHEELS_DIR, install_command, shown
-
     typer.echo("")
     typer.secho(f"Created the RouteMQ app {target.name} (template {version})", bold=True)
     if committed:
@@ -280,12 +285,12 @@ def _print_next_steps(
         steps = [f"cd {target}", ". .venv/bin/activate"]
     else:
         steps = [f"cd {target}", "python -m venv .venv && . .venv/bin/activate"]
-        has_wheels = any((target / WHEELS_DIR).glob("routemq_*.whl"))
+        has_wheels = any((target / app_install.WHEELS_DIR).glob("routemq_*.whl"))
         if not origin.from_index and not has_wheels:
             # RouteMQ comes from a checkout no index holds: install it from there first.
             paths = (str(o.path) for o in (origin.runtime, origin.cli) if o.path is not None)
             steps.append(f"pip install {' '.join(paths)}")
-        steps.append(shown(install_command(has_wheels)))
+        steps.append(app_install.shown(app_install.install_command(has_wheels)))
     steps += [
         "pytest                    # the app's tests, no broker needed",
         "routemq run --workers     # run it against MQTT_BROKER from .env",

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from routemq_cli import app_install, provenance, template_releases, templating
 from routemq_cli.commands.output import action, fail
 
 CONFLICT_START = "<<<<<<< "
@@ -24,92 +25,51 @@ CONFLICT_END = ">>>>>>> "
 UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 
 
+VcsRefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--vcs-ref",
+        metavar="REF",
+        help="Template tag or commit to upgrade to (default: the latest tag).",
+    ),
+]
+PathOption = Annotated[
+    Path, typer.Option("--path", help="The app directory.", show_default="current directory")
+]
+DefaultsOption = Annotated[
+    bool,
+    typer.Option("--defaults", help="Keep earlier answers; accept defaults for new questions."),
+]
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer (repeatable)."),
+]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        metavar="SRC",
+        help="Template source with version tags (a RouteMQ clone, git URL or gh:owner/repo) "
+        "instead of the one the app records.",
+    ),
+]
+
+
 def upgrade(
-    vcs_ref: Annotated[
-        str | None,
-        typer.Option(
-            "--vcs-ref",
-            metavar="REF",
-            help="Template tag or commit to upgrade to (default: the latest tag).",
-        ),
-    ] = None,
-    path: Annotated[
-        Path, typer.Option("--path", help="The app directory.", show_default="current directory")
-    ] = Path("."),
-    defaults: Annotated[
-        bool,
-        typer.Option("--defaults", help="Keep earlier answers; accept defaults for new questions."),
-    ] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer (repeatable)."),
-    ] = None,
-    template: Annotated[
-        str | None,
-        typer.Option(
-            "--template",
-            metavar="SRC",
-            help="Template source with version tags (a RouteMQ clone, git URL or gh:owner/repo) "
-            "instead of the one the app records.",
-        ),
-    ] = None,
+    vcs_ref: VcsRefOption = None,
+    path: PathOption = Path("."),
+    defaults: DefaultsOption = False,
+    data: DataOption = None,
+    template: TemplateOption = None,
 ) -> None:
     """Upgrade the app to a newer RouteMQ template, keeping your changes."""
-    from routemq_cli.templating import ANSWERS_FILE, parse_data
-
-    start = path.resolve()
-    app_dir = next((d for d in (start, *start.parents) if (d / ANSWERS_FILE).is_file()), None)
-    if app_dir is None:
-        fail(
-            f"{start} has no {ANSWERS_FILE} (nor has any parent folder): it was not created "
-            "from the RouteMQ template",
-            hint="run this in a directory made by `routemq new`, or pass --path",
-        )
-    answers_path = app_dir / ANSWERS_FILE
-    before = _read_answers(answers_path)
-    for key in ("_src_path", "_commit"):
-        if not before.get(key):
-            fail(
-                f"{answers_path} records no {key}, so the template version it came from is unknown",
-                hint="apps made by `routemq new` record it; add it by hand, e.g. _commit: v0.1.0",
-            )
-    dirty = _git_status(app_dir)
-    if dirty:
-        fail(
-            f"{app_dir} has uncommitted changes: {', '.join(sorted(dirty)[:10])}"
-            + (" ..." if len(dirty) > 10 else ""),
-            hint="commit or stash them first, so the upgrade can be reviewed and undone",
-        )
-
+    app_dir, answers_path, before = _app_to_upgrade(path)
     try:
-        answers = parse_data(data or [])
+        answers = templating.parse_data(data or [])
     except ValueError as error:
         fail(str(error))
     source = _reachable_source(template or before["_src_path"], answers_path, template is not None)
-
-    import copier
-
-    try:
-        with _recorded_source(app_dir, answers_path, before, source):
-            copier.run_update(
-                dst_path=app_dir,
-                data=answers,
-                vcs_ref=vcs_ref,
-                defaults=defaults or not sys.stdin.isatty(),
-                overwrite=True,
-                skip_answered=True,
-                quiet=True,
-                conflict="inline",
-            )
-    except KeyboardInterrupt:
-        fail("cancelled", code=130)
-    except Exception as error:
-        # copier reports an unreachable git source as the git command's error (plumbum's
-        # ProcessExecutionError); any failure here is one line, never a traceback.
-        fail(
-            f"the upgrade of {app_dir} from {source} failed: {_last_line(error)}",
-            hint="check the template source, or name another with --template SRC",
-        )
+    _run_update(app_dir, answers_path, before, source, answers, vcs_ref, defaults)
 
     after = _read_answers(answers_path)
     changed = _git_status(app_dir)
@@ -137,14 +97,79 @@ def upgrade(
     )
 
 
+def _app_to_upgrade(path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """The app's directory, its answers file and what that records; exits when it cannot be
+    upgraded (no app, no recorded version, uncommitted changes)."""
+    start = path.resolve()
+    app_dir = next(
+        (d for d in (start, *start.parents) if (d / templating.ANSWERS_FILE).is_file()), None
+    )
+    if app_dir is None:
+        fail(
+            f"{start} has no {templating.ANSWERS_FILE} (nor has any parent folder): it was not "
+            "created from the RouteMQ template",
+            hint="run this in a directory made by `routemq new`, or pass --path",
+        )
+    answers_path = app_dir / templating.ANSWERS_FILE
+    before = _read_answers(answers_path)
+    for key in ("_src_path", "_commit"):
+        if not before.get(key):
+            fail(
+                f"{answers_path} records no {key}, so the template version it came from is unknown",
+                hint="apps made by `routemq new` record it; add it by hand, e.g. _commit: v0.1.0",
+            )
+    dirty = _git_status(app_dir)
+    if dirty:
+        fail(
+            f"{app_dir} has uncommitted changes: {', '.join(sorted(dirty)[:10])}"
+            + (" ..." if len(dirty) > 10 else ""),
+            hint="commit or stash them first, so the upgrade can be reviewed and undone",
+        )
+    return app_dir, answers_path, before
+
+
+def _run_update(
+    app_dir: Path,
+    answers_path: Path,
+    before: dict[str, Any],
+    source: str,
+    answers: dict[str, str],
+    vcs_ref: str | None,
+    defaults: bool,
+) -> None:
+    """``copier update`` from ``source``; any failure is one line, never a traceback."""
+    # copier costs about 0.35 s to import: only an upgrade pays for it.
+    import copier
+
+    try:
+        with _recorded_source(app_dir, answers_path, before, source):
+            copier.run_update(
+                dst_path=app_dir,
+                data=answers,
+                vcs_ref=vcs_ref,
+                defaults=defaults or not sys.stdin.isatty(),
+                overwrite=True,
+                skip_answered=True,
+                quiet=True,
+                conflict="inline",
+            )
+    except KeyboardInterrupt:
+        fail("cancelled", code=130)
+    except Exception as error:
+        # copier reports an unreachable git source as the git command's error (plumbum's
+        # ProcessExecutionError).
+        fail(
+            f"the upgrade of {app_dir} from {source} failed: {_last_line(error)}",
+            hint="check the template source, or name another with --template SRC",
+        )
+
+
 def _reachable_source(source: str, answers_path: Path, given: bool) -> str:
     """The template source to update from, made ready; exits with one line when it is not there.
 
     The local release repository first gains this CLI's own template version, so that installing
     a newer RouteMQ and running ``routemq upgrade`` applies it.
     """
-    from routemq_cli import template_releases, templating
-
     if templating.is_local_source(source):
         path = Path(source).expanduser()
         if path.resolve() == template_releases.repository().resolve():
@@ -198,26 +223,23 @@ def _git(app_dir: Path, *args: str) -> None:
 
 def _refresh_wheels(app_dir: Path, tag: str) -> None:
     """Give the app this RouteMQ's wheels when it was upgraded to this RouteMQ's version."""
-    from routemq_cli import provenance, templating
-    from routemq_cli.app_install import WHEELS_DIR, InstallError, place_wheels
-
     origin = provenance.current()
     if origin.from_index or tag != templating.version_tag(origin.version):
-        if any((app_dir / WHEELS_DIR).glob("routemq_*.whl")):
+        if any((app_dir / app_install.WHEELS_DIR).glob("routemq_*.whl")):
             typer.secho(
-                f"warning: {WHEELS_DIR}/ still holds the wheels of an older RouteMQ; place those "
-                f"of {tag} there (or upgrade with a RouteMQ of that version)",
+                f"warning: {app_install.WHEELS_DIR}/ still holds the wheels of an older RouteMQ; "
+                f"place those of {tag} there (or upgrade with a RouteMQ of that version)",
                 fg="yellow",
                 err=True,
             )
         return
     try:
-        place_wheels(
+        app_install.place_wheels(
             app_dir,
             origin,
             lambda verb, path: action("UPDATE", str(Path(path).relative_to(app_dir))),
         )
-    except InstallError as error:
+    except app_install.InstallError as error:
         typer.secho(f"warning: {error}", fg="yellow", err=True)
 
 
@@ -271,6 +293,7 @@ def _git_status(app_dir: Path) -> dict[str, str]:
 
 
 def _read_answers(answers_path: Path) -> dict[str, Any]:
+    # PyYAML comes with copier; only the project commands load it.
     import yaml
 
     return yaml.safe_load(answers_path.read_text(encoding="utf-8")) or {}
