@@ -28,6 +28,7 @@ def handler_name(handler: Callable[..., Any]) -> str:
 class Route:
     __slots__ = (
         "_pipeline",
+        "defined_at",
         "group_middleware",
         "handler",
         "invoker",
@@ -74,6 +75,8 @@ class Route:
         self.route_middleware = tuple(middleware)
         self.group_middleware = tuple(group_middleware)
         self.name = name
+        #: ``(file, line)`` of the ``router.on`` call (or decorator) that defined the route.
+        self.defined_at: tuple[str, int] | None = None
         self.key = pattern_key(parsed)
         # Built last: it reads the handler's signature, which needs a callable.
         self.invoker = make_invoker(handler, parsed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,19 @@ from routemq_runtime.routing.pattern import (
 )
 from routemq_runtime.routing.route import Match, Route
 from routemq_runtime.routing.trie import RouteTrie
+
+_ROUTING_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def definition_site() -> tuple[str, int] | None:
+    """Where the app's code called into the router: the first frame outside this package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if os.path.dirname(os.path.abspath(filename)) != _ROUTING_DIR:
+            return filename, frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 class Router:
@@ -60,6 +75,7 @@ class Router:
             group_middleware=group_middleware,
             name=name,
         )
+        route.defined_at = definition_site()
         self._add(route)
         return route
 

@@ -35,6 +35,8 @@ def test_json_lists_every_route(routed_app: Path, invoke) -> None:
     assert result.exit_code == 0, result.output
     handler = "app.controllers.sensor_controller.SensorController.process"
     auth = "app.middleware.auth.AuthMiddleware"
+    source = (routed_app / "app/controllers/sensor_controller.py").read_text().splitlines()
+    line = str(next(i for i, text in enumerate(source, 1) if "def process" in text))
     assert json.loads(result.output) == [
         {
             "pattern": "sensors/{device_id}/data",
@@ -46,6 +48,8 @@ def test_json_lists_every_route(routed_app: Path, invoke) -> None:
             "qos": 1,
             "handler": handler,
             "middleware": [auth],
+            "source": "app/routers/sensors.py:8",
+            "handler_source": "app/controllers/sensor_controller.py:" + line,
         },
         {
             "pattern": "alerts/{device_id}/{rest:path}",
@@ -57,6 +61,8 @@ def test_json_lists_every_route(routed_app: Path, invoke) -> None:
             "qos": 0,
             "handler": handler,
             "middleware": [auth],
+            "source": "app/routers/sensors.py:11",
+            "handler_source": "app/controllers/sensor_controller.py:" + line,
         },
     ]
 
@@ -68,7 +74,8 @@ def test_group_comes_from_the_app_env_file(routed_app: Path, invoke) -> None:
     assert json.loads(result.output)[0]["subscription"] == "$share/billing/sensors/+/data"
 
 
-def test_table(routed_app: Path, invoke) -> None:
+def test_table(routed_app: Path, invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal: nothing to fit
     result = invoke("route:list")
 
     assert result.exit_code == 0, result.output
@@ -80,6 +87,7 @@ def test_table(routed_app: Path, invoke) -> None:
         "QOS",
         "HANDLER",
         "MIDDLEWARE",
+        "SOURCE",
     ]
     assert lines[1].split() == [
         "sensors/{device_id}/data",
@@ -88,6 +96,7 @@ def test_table(routed_app: Path, invoke) -> None:
         "1",
         "app.controllers.sensor_controller.SensorController.process",
         "app.middleware.auth.AuthMiddleware",
+        "app/routers/sensors.py:8",
     ]
     assert lines[2].split()[:4] == ["alerts/{device_id}/{rest:path}", "alerts/+/#", "1", "0"]
     assert "2 routes" in lines[-1]
@@ -120,3 +129,38 @@ def test_outside_an_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, invoke)
     result = invoke("route:list")
     assert result.exit_code == 1
     assert "looked for an 'app/routers/' directory" in result.output
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_table_fits_the_terminal(
+    routed_app: Path, invoke, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = invoke("route:list")
+    assert result.exit_code == 0, result.output
+    table_lines = result.output.split("\n\n")[0].splitlines()
+    assert max(map(len, table_lines)) <= width, result.output
+    assert "PATTERN" in table_lines[0] and "HANDLER" in table_lines[0]
+    assert "sensors/{device_id}/data" in table_lines[1]
+    assert "Not shown to fit the terminal: MIDDLEWARE" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "patterns"),
+    [
+        (["--path", "alerts"], ["alerts/{device_id}/{rest:path}"]),
+        (["--path", "sensors/+"], ["sensors/{device_id}/data"]),
+        (
+            ["--handler", "sensorcontroller.process"],
+            ["sensors/{device_id}/data", "alerts/{device_id}/{rest:path}"],
+        ),
+        (["--handler", "Nope"], []),
+        (["--path", "alerts", "--handler", "Sensor"], ["alerts/{device_id}/{rest:path}"]),
+    ],
+)
+def test_filters(routed_app: Path, invoke, options: list[str], patterns: list[str]) -> None:
+    result = invoke("route:list", *options, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["pattern"] for r in json.loads(result.output)] == patterns
+    if not patterns:
+        assert "No route matches the filter." in invoke("route:list", *options).output

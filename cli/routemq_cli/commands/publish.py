@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from routemq_cli.commands.app_dir import AppDirNotFound, find_app_dir
+from routemq_cli.commands.broker import app_config, reporting_broker_errors
 from routemq_cli.commands.output import fail
 
 
@@ -39,31 +39,10 @@ def publish(
         fail(f"topic {topic!r} is not a topic to publish to: it is empty or has a wildcard")
     body = _payload(payload, file)
 
-    # The runtime only once the arguments are known good: `publish --help` stays quick.
-    from routemq_runtime.config import Config, ConfigError
-
-    try:
-        env_file: Path | None = find_app_dir() / ".env"
-    except AppDirNotFound:
-        env_file = None  # outside an app the environment alone says where the broker is
-    try:
-        config = Config.from_env(env_file=env_file)
-    except ConfigError as error:
-        fail(str(error))
-
+    config = app_config()
     # paho-mqtt only once the message is ready to go.
-    from routemq_runtime.transport.paho_client import BrokerRefused, publish_once
+    from routemq_runtime.transport.paho_client import publish_once
 
-    broker = f"{config.mqtt_broker}:{config.mqtt_port}"
-    try:
+    with reporting_broker_errors(config):
         publish_once(config, topic, body, qos=qos, retain=retain)
-    except BrokerRefused as error:
-        fail(f"broker {broker} refused the connection: {error}")
-    except TimeoutError as error:
-        fail(f"broker {broker} did not answer: {error}")
-    except OSError as error:
-        fail(
-            f"cannot reach the broker at {broker}: {error.strerror or error}",
-            hint="start it (e.g. `docker compose up -d mosquitto`) or set MQTT_BROKER/MQTT_PORT",
-        )
     typer.echo(f"PUBLISHED {topic} ({len(body)} bytes, qos {qos}{', retained' if retain else ''})")
