@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "route:list": ("route_list", "route_list", APP, True),
     "run": ("run", "run_app", APP, False),
     "publish": ("publish", "publish", APP, False),
+    "subscribe": ("subscribe", "subscribe", APP, False),
     "config:show": ("config_show", "config_show", APP, True),
     "completion": ("completion", "completion", APP, False),
     "new": ("new", "new", PROJECT, False),

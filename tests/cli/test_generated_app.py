@@ -68,7 +68,13 @@ def test_generated_controller_and_router_are_seen_by_the_app(generated_app: Path
         "qos": 1,
         "handler": "app.controllers.meter_reading_controller.MeterReadingController.process",
         "middleware": [],
+        "source": routes["meters/{device_id}"]["source"],
+        "handler_source": routes["meters/{device_id}"]["handler_source"],
     }
+    assert routes["meters/{device_id}"]["source"].startswith("app/routers/meters.py:")
+    assert routes["meters/{device_id}"]["handler_source"].startswith(
+        "app/controllers/meter_reading_controller.py:"
+    )
     # The template's own shared route is listed with the app's group from .env.
     example = routes["sensors/{device_id}/data"]
     assert example["shared"] is True
