@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "make:controller": ("make", "make_controller", GENERATORS, True),
     "make:router": ("make", "make_router", GENERATORS, True),
     "make:middleware": ("make", "make_middleware", GENERATORS, True),
+    "make:test": ("make", "make_test", GENERATORS, True),
     "stub:publish": ("stub_publish", "stub_publish", GENERATORS, True),
     "route:list": ("route_list", "route_list", APP, True),
     "run": ("run", "run_app", APP, False),

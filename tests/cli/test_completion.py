@@ -56,7 +56,10 @@ def test_completion_answers_for_each_shell(tmp_path: Path) -> None:
         "make:controller",
         "make:router",
         "make:middleware",
+        "make:test",
     ]
+    assert _candidates("routemq subs", "bash", tmp_path) == ["subscribe"]
+    assert "--count" in _candidates("routemq subscribe --", "bash", tmp_path)
     assert "--dry-run" in _candidates("routemq make:controller --", "bash", tmp_path)
     assert any("make\\\\:controller" in c for c in _candidates("routemq mak", "zsh", tmp_path))
     assert "route:list" in " ".join(_candidates("routemq rou", "fish", tmp_path))
@@ -100,9 +103,9 @@ def bash_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("line", "expected"),
     [
         ("routemq make:c", ["controller"]),
-        ("routemq make:", ["controller", "router", "middleware"]),
+        ("routemq make:", ["controller", "router", "middleware", "test"]),
         ("routemq route:l", ["list"]),
-        ("routemq ma", ["make:controller", "make:router", "make:middleware"]),
+        ("routemq ma", ["make:controller", "make:router", "make:middleware", "make:test"]),
         ("routemq stub:publish --f", ["--force"]),
     ],
 )

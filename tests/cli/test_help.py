@@ -24,7 +24,13 @@ def test_help_groups_commands_in_panels(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = result.stdout
     panels = {
-        "Generators": ["make:controller", "make:router", "make:middleware", "stub:publish"],
+        "Generators": [
+            "make:controller",
+            "make:router",
+            "make:middleware",
+            "make:test",
+            "stub:publish",
+        ],
         "App": ["route:list", "run", "publish", "subscribe", "config:show", "completion"],
         "Project": ["new", "upgrade"],
     }

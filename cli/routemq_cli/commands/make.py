@@ -55,16 +55,41 @@ def make_router(
     ] = None,
     force: Force = False,
     dry_run: DryRun = False,
+    no_test: NoTest = False,
 ) -> None:
-    """Create a router in app/routers/ (discovered at start-up, nothing to register)."""
+    """Create a router in app/routers/ (discovered at start-up, nothing to register), and with
+    --controller a test of its route in tests/."""
     # Each make:* command loads only its own generator.
     from routemq_cli.generators.router import RouterGenerator
 
     _generate(
-        lambda app_dir: RouterGenerator(app_dir, name, controller=controller, prefix=prefix),
+        lambda app_dir: RouterGenerator(
+            app_dir, name, controller=controller, prefix=prefix, with_test=not no_test
+        ),
         force,
         dry_run,
     )
+
+
+def make_test(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="A controller (Sensor), a route's name= or a route pattern (sensors/{id}/data).",
+        ),
+    ],
+    force: Force = False,
+    dry_run: DryRun = False,
+) -> None:
+    """Create a TestClient test in tests/ for the routes NAME names, one test per route.
+
+    Example: routemq make:test Sensor
+    """
+    # Each make:* command loads only its own generator.
+    from routemq_cli.generators.test import RouteTestGenerator
+
+    _generate(lambda app_dir: RouteTestGenerator(app_dir, name), force, dry_run)
 
 
 def make_middleware(

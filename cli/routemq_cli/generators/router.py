@@ -12,6 +12,7 @@ from pathlib import Path
 from routemq_cli.generators.base import FileSpec, Generator
 from routemq_cli.generators.errors import GeneratorError
 from routemq_cli.generators.names import Name, normalise
+from routemq_cli.generators.route_tests import imports, render_tests, sample
 
 PREFERRED_HANDLERS = ("process", "handle")
 # The instance or class a method is bound to; never a topic level.
@@ -29,8 +30,10 @@ class RouterGenerator(Generator):
         *,
         controller: str | None = None,
         prefix: str | None = None,
+        with_test: bool = True,
     ) -> None:
         super().__init__(app_dir, raw_name)
+        self.with_test = with_test
         self.prefix = _check_prefix(self.name.topic if prefix is None else prefix)
         self.controller: Name | None = None
         self.handler = ""
@@ -41,8 +44,12 @@ class RouterGenerator(Generator):
             _check_route(self.prefix, self.pattern)
 
     def files(self) -> list[FileSpec]:
-        stub = "router.stub" if self.controller is None else "router.controller.stub"
-        return [FileSpec(f"app/routers/{self.name.module}.py", stub)]
+        if self.controller is None:
+            return [FileSpec(f"app/routers/{self.name.module}.py", "router.stub")]
+        specs = [FileSpec(f"app/routers/{self.name.module}.py", "router.controller.stub")]
+        if self.with_test:
+            specs.append(FileSpec(f"tests/test_{self.name.module}_router.py", "route.test.stub"))
+        return specs
 
     def values(self) -> dict[str, str]:
         values = super().values()
@@ -53,8 +60,21 @@ class RouterGenerator(Generator):
                 controller_module=self.controller.module,
                 handler=self.handler,
                 pattern=self.pattern,
+                subject=f"app/routers/{self.name.module}.py",
+                imports=imports(self.app_dir),
+                tests=render_tests([sample(self.route_pattern, self.handler_name)]),
             )
         return values
+
+    @property
+    def route_pattern(self) -> str:
+        return f"{self.prefix}/{self.pattern}"
+
+    @property
+    def handler_name(self) -> str:
+        assert self.controller is not None
+        module = f"app.controllers.{self.controller.module}"
+        return f"{module}.{self.controller.class_name}.{self.handler}"
 
     def _inspect_controller(self, controller: Name) -> tuple[str, str]:
         """The handler method to route to and the topic pattern its parameters ask for."""
