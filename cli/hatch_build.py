@@ -5,7 +5,7 @@ from pathlib import Path
 
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 
-BASE_DEPENDENCIES = ["typer>=0.12", "copier>=9.4,<10", "jinja2>=3.1"]
+BASE_DEPENDENCIES = ["typer>=0.12", "copier>=9.4,<10", "jinja2>=3.1", "watchfiles>=0.21"]
 
 
 def runtime_version(root: str) -> str:

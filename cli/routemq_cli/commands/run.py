@@ -32,8 +32,19 @@ def run_app(
             "--group", metavar="NAME", help="Shared-subscription group (default: MQTT_GROUP_NAME)."
         ),
     ] = None,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Restart when the app's Python files or .env change (development only, "
+            "not for production).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the app in this directory (same as `python main.py`)."""
+    """Run the app in this directory (same as `python main.py`).
+
+    Example: routemq run --workers --reload
+    """
     try:
         app_dir = find_app_dir()
     except GeneratorError as error:
@@ -45,6 +56,15 @@ def run_app(
         argv += ["--num-workers", str(num_workers)]
     if group is not None:
         argv += ["--group", group]
+    if reload:
+        # watchfiles only for --reload.
+        from routemq_cli.reloader import Reloader
+
+        raise typer.Exit(Reloader(app_dir, argv, _say).run())
     from routemq_runtime.app import main  # the runtime only when the app runs
 
     raise typer.Exit(main(argv, app_dir=app_dir) or 0)
+
+
+def _say(text: str) -> None:
+    typer.secho(f"[reload] {text}", fg=typer.colors.CYAN, err=True)
