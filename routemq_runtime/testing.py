@@ -19,10 +19,21 @@ from routemq_runtime.routing import (
     Dispatcher,
     DispatchResult,
     InboundMessage,
+    PayloadValidationError,
     Router,
     decode_payload,
     encode_payload,
 )
+
+__all__ = [
+    "MemoryPublisher",
+    "NoRouteError",
+    # What a typed payload that does not fit raises, for asserting on ``outcome.error``.
+    "PayloadValidationError",
+    "PublishedMessage",
+    "RequestProperties",
+    "TestClient",
+]
 
 
 class NoRouteError(LookupError):
