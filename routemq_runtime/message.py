@@ -6,6 +6,7 @@ tests build it by hand. It imports nothing of ours.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Protocol
 
@@ -41,7 +42,18 @@ def encode_payload(payload: Any) -> bytes:
         return bytes(payload)
     if isinstance(payload, str):
         return payload.encode()
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return json.dumps(payload, separators=(",", ":"), default=_jsonable).encode()
+
+
+def _jsonable(value: Any) -> Any:
+    """Typed models as JSON: called by ``json.dumps`` only for what it cannot encode itself, so
+    plain dicts and lists pay nothing for it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    dump = getattr(value, "model_dump", None)  # a pydantic model
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class InboundMessage:
@@ -64,6 +76,16 @@ class InboundMessage:
         self.retain = retain
         self.properties = properties
         self.mid = mid
+
+    @property
+    def response_topic(self) -> str | None:
+        """MQTT 5 request/response: where the handler's answer goes (None: no answer wanted)."""
+        return getattr(self.properties, "ResponseTopic", None)
+
+    @property
+    def correlation_data(self) -> bytes | None:
+        """MQTT 5: what the requester matches the answer with; sent back unchanged."""
+        return getattr(self.properties, "CorrelationData", None)
 
     def __repr__(self) -> str:
         return f"InboundMessage({self.topic!r}, {len(self.payload)} bytes, qos={self.qos})"

@@ -4,6 +4,9 @@
 >>> outcome = client.publish("sensors/42/data", {"temperature": 21.5})
 >>> assert outcome.ok and outcome.route.pattern == "sensors/{device_id}/data"
 >>> assert client.published[0].topic == "alerts/42"
+
+MQTT 5 request/response: give a ``response_topic`` and the handler's return value comes back as
+``outcome.reply`` (also recorded in ``client.published``), as a worker would publish it.
 """
 
 from __future__ import annotations
@@ -16,10 +19,21 @@ from routemq_runtime.routing import (
     Dispatcher,
     DispatchResult,
     InboundMessage,
+    PayloadValidationError,
     Router,
     decode_payload,
     encode_payload,
 )
+
+__all__ = [
+    "MemoryPublisher",
+    "NoRouteError",
+    # What a typed payload that does not fit raises, for asserting on ``outcome.error``.
+    "PayloadValidationError",
+    "PublishedMessage",
+    "RequestProperties",
+    "TestClient",
+]
 
 
 class NoRouteError(LookupError):
@@ -38,6 +52,17 @@ class PublishedMessage:
     def payload(self) -> Any:
         """JSON-decoded when the bytes are JSON, else the bytes."""
         return decode_payload(self.raw)
+
+
+class RequestProperties:
+    """The MQTT 5 properties of a request: where to answer, and what to answer with."""
+
+    def __init__(self, response_topic: str, correlation_data: bytes | None = None) -> None:
+        self.ResponseTopic = response_topic
+        self.CorrelationData = correlation_data
+
+    def __repr__(self) -> str:
+        return f"RequestProperties({self.ResponseTopic!r}, {self.CorrelationData!r})"
 
 
 class MemoryPublisher:
@@ -95,13 +120,22 @@ class TestClient:
         qos: int = 0,
         retain: bool = False,
         properties: Any = None,
+        *,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
     ) -> DispatchResult:
         """The async form, for tests that already run an event loop."""
+        if response_topic is not None:
+            properties = RequestProperties(response_topic, correlation_data)
         message = InboundMessage(topic, encode_payload(payload), qos, retain, properties)
         result = await self.dispatcher.dispatch(
             message, client=self.transport, worker_id=self.worker_id
         )
         self.results.append(result)
+        reply_to = message.response_topic
+        if result.ok and result.result is not None and reply_to is not None:
+            reply = {"CorrelationData": message.correlation_data}
+            result.reply = self.transport.publish(reply_to, result.result, qos, False, reply)
         if self.raise_exceptions:
             if not result.matched:
                 raise NoRouteError(f"no route matches topic {topic!r}")
@@ -116,10 +150,22 @@ class TestClient:
         qos: int = 0,
         retain: bool = False,
         properties: Any = None,
+        *,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
     ) -> DispatchResult:
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(self.apublish(topic, payload, qos, retain, properties))
+        request = self.apublish(
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            response_topic=response_topic,
+            correlation_data=correlation_data,
+        )
+        return self._runner.run(request)
 
     @property
     def loop_open(self) -> bool:

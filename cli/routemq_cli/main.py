@@ -27,6 +27,7 @@ PROJECT = "Project"
 
 # name: (module in routemq_cli.commands, function, help panel, skips pydantic coercion)
 COMMANDS: dict[str, tuple[str, str, str, bool]] = {
+    "docs:asyncapi": ("docs_asyncapi", "docs_asyncapi", "Docs", True),
     "make:controller": ("make", "make_controller", GENERATORS, True),
     "make:router": ("make", "make_router", GENERATORS, True),
     "make:middleware": ("make", "make_middleware", GENERATORS, True),

@@ -5,6 +5,7 @@ from routemq_runtime.routing.context import Context
 from routemq_runtime.routing.dispatch import Dispatcher, DispatchResult
 from routemq_runtime.routing.middleware import Middleware
 from routemq_runtime.routing.pattern import RouteDefinitionError, parse_pattern
+from routemq_runtime.routing.payload_types import FieldError, PayloadValidationError
 from routemq_runtime.routing.registry import RouterLoadError, RouterRegistry
 from routemq_runtime.routing.route import Match, Route
 from routemq_runtime.routing.router import Router
@@ -13,9 +14,11 @@ __all__ = [
     "Context",
     "DispatchResult",
     "Dispatcher",
+    "FieldError",
     "InboundMessage",
     "Match",
     "Middleware",
+    "PayloadValidationError",
     "Publisher",
     "Route",
     "RouteDefinitionError",

@@ -65,6 +65,11 @@ class Context:
         self._payload = value
 
     @property
+    def payload_decoded(self) -> bool:
+        """Whether ``payload`` was read or set already (a typed payload then converts that)."""
+        return self._payload is not _UNSET
+
+    @property
     def qos(self) -> int:
         return self.message.qos
 

@@ -17,7 +17,7 @@ from routemq_runtime.routing.router import Router
 class DispatchResult:
     """What happened to one message: which route took it, and its result or exception."""
 
-    __slots__ = ("context", "error", "message", "params", "result", "route")
+    __slots__ = ("context", "error", "message", "params", "reply", "result", "route")
 
     def __init__(
         self,
@@ -34,6 +34,8 @@ class DispatchResult:
         self.result = result
         self.error = error
         self.context = context
+        #: The MQTT 5 reply sent for this request (set by the TestClient; None when none was).
+        self.reply: Any = None
 
     @property
     def matched(self) -> bool:

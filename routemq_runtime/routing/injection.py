@@ -14,7 +14,9 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from routemq_runtime.routing.hints import parameter_annotation
 from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern
+from routemq_runtime.routing.payloads import PayloadPlan, PayloadTypeError, plan_payload
 from routemq_runtime.routing.route import handler_name
 
 if TYPE_CHECKING:
@@ -55,7 +57,16 @@ def _owner_class(function: Callable[..., Any]) -> type | None:
 class Invoker:
     """Builds the keyword arguments for one handler and awaits it (sync handlers off the loop)."""
 
-    __slots__ = ("_bound", "_getters", "_owner", "_params", "_takes_kwargs", "handler", "is_async")
+    __slots__ = (
+        "_bound",
+        "_getters",
+        "_owner",
+        "_params",
+        "_takes_kwargs",
+        "handler",
+        "is_async",
+        "payload_plan",
+    )
 
     def __init__(self, handler: Callable[..., Any], pattern: TopicPattern) -> None:
         self.handler = handler
@@ -73,37 +84,60 @@ class Invoker:
             # process, created on first use so it is created after the worker has forked.
             self._owner = owner
             parameters = parameters[1:]
-        route_params = set(pattern.param_names)
         self._params: list[tuple[str, bool]] = []  # (name, is route param)
         self._getters: list[tuple[str, Callable[[Context], Any]]] = []
         self._takes_kwargs = False
+        #: How ``payload`` is converted (None: untyped); the AsyncAPI document reads it too.
+        self.payload_plan: PayloadPlan | None = None
         for parameter in parameters:
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                self._takes_kwargs = True
-                continue
-            if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-                continue
-            if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-                raise RouteDefinitionError(
-                    f"route {pattern.text!r}: handler {handler_name(handler)} takes "
-                    f"{parameter.name!r} positional-only; arguments are passed by name"
-                )
-            if parameter.name in route_params:
-                self._params.append((parameter.name, True))
-            elif parameter.name in INJECTABLE:
-                self._getters.append((parameter.name, INJECTABLE[parameter.name]))
-            elif parameter.default is inspect.Parameter.empty:
-                known = ", ".join(sorted(route_params | set(INJECTABLE)))
-                raise RouteDefinitionError(
-                    f"route {pattern.text!r}: handler {handler_name(handler)} asks for "
-                    f"{parameter.name!r}, which is neither a route parameter nor injectable "
-                    f"(available: {known})"
-                )
+            self._plan_parameter(parameter, pattern)
         target = inspect.unwrap(handler)
         call = getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
         self.is_async = inspect.iscoroutinefunction(target) or (
             not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
         )
+
+    def _plan_parameter(self, parameter: inspect.Parameter, pattern: TopicPattern) -> None:
+        handler = self.handler
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            self._takes_kwargs = True
+            return
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise RouteDefinitionError(
+                f"route {pattern.text!r}: handler {handler_name(handler)} takes "
+                f"{parameter.name!r} positional-only; arguments are passed by name"
+            )
+        route_params = pattern.param_names
+        if parameter.name in route_params:
+            self._params.append((parameter.name, True))
+        elif parameter.name == "payload":
+            self._getters.append(("payload", self._payload_getter(parameter, pattern)))
+        elif parameter.name in INJECTABLE:
+            self._getters.append((parameter.name, INJECTABLE[parameter.name]))
+        elif parameter.default is inspect.Parameter.empty:
+            known = ", ".join(sorted({*route_params, *INJECTABLE}))
+            raise RouteDefinitionError(
+                f"route {pattern.text!r}: handler {handler_name(handler)} asks for "
+                f"{parameter.name!r}, which is neither a route parameter nor injectable "
+                f"(available: {known})"
+            )
+
+    def _payload_getter(
+        self, parameter: inspect.Parameter, pattern: TopicPattern
+    ) -> Callable[[Context], Any]:
+        """The untyped getter, or the declared type's plan, made now so a bad type fails here."""
+        try:
+            self.payload_plan = plan_payload(parameter_annotation(self.handler, parameter))
+        except PayloadTypeError as error:
+            raise RouteDefinitionError(
+                f"route {pattern.text!r}: handler {handler_name(self.handler)}, parameter "
+                f"'payload': {error}"
+            ) from None
+        if self.payload_plan is None:
+            return INJECTABLE["payload"]
+        return self.payload_plan.load
 
     @property
     def name(self) -> str:

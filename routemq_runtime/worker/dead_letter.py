@@ -34,8 +34,10 @@ def envelope(
     route: str | None,
     worker: str,
     qos: int,
+    details: dict[str, Any] | None = None,
 ) -> tuple[bytes, list[tuple[str, str]]]:
-    """The JSON payload and the MQTT 5 user properties of one dead letter."""
+    """The JSON payload and the MQTT 5 user properties of one dead letter (``details``: more
+    fields for the JSON envelope, such as a payload's validation errors)."""
     error_type, message = describe_error(error)
     try:
         text, encoding = payload.decode("utf-8"), "utf-8"
@@ -52,6 +54,7 @@ def envelope(
         "failed_at": time.time(),
         "payload": text,
         "payload_encoding": encoding,
+        **(details or {}),
     }
     user_properties = [
         ("routemq-original-topic", topic),

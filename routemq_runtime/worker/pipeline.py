@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.metrics import UNROUTED
+from routemq_runtime.routing import PayloadValidationError
 from routemq_runtime.transport.backoff import backoff_delay
 from routemq_runtime.worker.dead_letter import dead_letter_topic, envelope
+from routemq_runtime.worker.publisher import reply_properties
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -69,6 +71,8 @@ class MessagePipeline:
         self.metrics = metrics
         # A slot serving one route labels every message with it without matching twice.
         self._route_label = route_label
+        # Routes whose return value was dropped for want of MQTT 5 (said once per route).
+        self._unanswerable: set[str] = set()
 
         self.handled = 0
         self.dead_lettered = 0
@@ -209,6 +213,8 @@ class MessagePipeline:
                 self.metrics.observe(pattern, time.perf_counter() - started)
                 self.metrics.processed(pattern, "ok")
                 self.handled += 1
+                if result.result is not None:
+                    self._reply(message, result.result, pattern)
                 self._complete(delivery)
             elif await self._recover(delivery, result, started):
                 self._complete(delivery)
@@ -253,8 +259,12 @@ class MessagePipeline:
             if error is None:
                 metrics.processed(pattern, "ok")
                 self.handled += 1
+                if result.result is not None:
+                    self._reply(message, result.result, pattern)
                 return True
             metrics.error(pattern, type(error).__name__)
+            if isinstance(error, PayloadValidationError):
+                return await self._reject(message, error, pattern)
             if attempt >= self.config.retry_max_attempts:
                 log.error(
                     "handler for %r failed %d time(s) on %r; dead-lettering it",
@@ -269,6 +279,37 @@ class MessagePipeline:
             attempt += 1
             started = time.perf_counter()
             result = await self._dispatch(delivery, attempt)
+
+    async def _reject(
+        self, message: InboundMessage, error: PayloadValidationError, pattern: str
+    ) -> bool:
+        """A payload that does not fit the handler's type fails the same way every time: no
+        retries, dead-lettered at once with the field errors."""
+        log.warning(
+            "route %r (worker %s) rejected the payload on %r; dead-lettering it: %s",
+            pattern,
+            self.worker_id,
+            message.topic,
+            error,
+        )
+        self.metrics.processed(pattern, "dead_lettered")
+        details = {"validation_errors": [e.as_dict() for e in error.errors]}
+        return await self._dead_letter(message, error, 1, pattern, "invalid_payload", details)
+
+    def _reply(self, message: InboundMessage, value: object, pattern: str) -> None:
+        """MQTT 5 request/response: the handler's value goes to the Response Topic with the
+        request's Correlation Data, published before the request is acked."""
+        topic = message.response_topic
+        if topic is None:
+            if message.properties is None and pattern not in self._unanswerable:
+                self._unanswerable.add(pattern)
+                log.debug("route %r returns values; MQTT 3.1.1 cannot send them back", pattern)
+            return
+        try:
+            properties = reply_properties(message.correlation_data)
+            self.publisher.publish(topic, value, message.qos, False, properties)
+        except Exception:  # the request itself succeeded: it is acked all the same
+            log.exception("could not send route %r's reply to %r", pattern, topic)
 
     async def _back_off(
         self, pattern: str, message: InboundMessage, attempt: int, error: BaseException
@@ -295,6 +336,7 @@ class MessagePipeline:
         attempts: int,
         route: str | None,
         reason: str,
+        details: dict[str, object] | None = None,
     ) -> bool:
         body, user_properties = envelope(
             topic=message.topic,
@@ -304,6 +346,7 @@ class MessagePipeline:
             route=route,
             worker=self.worker_id,
             qos=message.qos,
+            details=details,
         )
         topic = dead_letter_topic(self.config.dlq_prefix, message.topic)
         # QoS 1 and confirmed before the original is acked: the message is never in neither place.

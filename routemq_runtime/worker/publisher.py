@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from routemq_runtime.message import encode_payload
 from routemq_runtime.transport import MqttTransport
+
+
+def reply_properties(correlation_data: bytes | None) -> Properties | None:
+    """PUBLISH properties of an MQTT 5 reply: the request's Correlation Data, when it had one."""
+    if correlation_data is None:
+        return None
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.CorrelationData = correlation_data
+    return properties
 
 
 class SlotPublisher:
