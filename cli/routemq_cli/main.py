@@ -27,7 +27,6 @@ PROJECT = "Project"
 
 # name: (module in routemq_cli.commands, function, help panel, skips pydantic coercion)
 COMMANDS: dict[str, tuple[str, str, str, bool]] = {
-    "docs:asyncapi": ("docs_asyncapi", "docs_asyncapi", "Docs", True),
     "make:controller": ("make", "make_controller", GENERATORS, True),
     "make:router": ("make", "make_router", GENERATORS, True),
     "make:middleware": ("make", "make_middleware", GENERATORS, True),
@@ -38,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "publish": ("publish", "publish", APP, False),
     "subscribe": ("subscribe", "subscribe", APP, False),
     "config:show": ("config_show", "config_show", APP, True),
+    "docs:asyncapi": ("docs_asyncapi", "docs_asyncapi", APP, True),
     "completion": ("completion", "completion", APP, False),
     "new": ("new", "new", PROJECT, False),
     "upgrade": ("upgrade", "upgrade", PROJECT, False),

@@ -31,7 +31,15 @@ def test_help_groups_commands_in_panels(tmp_path: Path) -> None:
             "make:test",
             "stub:publish",
         ],
-        "App": ["route:list", "run", "publish", "subscribe", "config:show", "completion"],
+        "App": [
+            "route:list",
+            "run",
+            "publish",
+            "subscribe",
+            "config:show",
+            "docs:asyncapi",
+            "completion",
+        ],
         "Project": ["new", "upgrade"],
     }
     starts = {name: text.index(f"─ {name} ─") for name in panels}
