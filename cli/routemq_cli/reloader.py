@@ -20,8 +20,10 @@ from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, watch
 
-#: How long a burst of saves may last and still count as one change (milliseconds).
-DEBOUNCE_MS = 400
+#: Saves less than this apart (milliseconds) are one burst, and restart the app once ...
+BURST_GAP_MS = 300
+#: ... unless the burst goes on for longer than this.
+DEBOUNCE_MS = 2000
 #: Time a running app gets to drain before it is killed, beyond its own drain budget.
 STOP_GRACE_SECONDS = 5.0
 DEFAULT_DRAIN_SECONDS = 30.0
@@ -76,7 +78,9 @@ class Reloader:
         self.reported_exit = False
 
     def run(self) -> int:
-        """Run until Ctrl-C (or the stop event); the exit code of the last app."""
+        """Run until Ctrl-C, SIGTERM or the stop event; the exit code of the last app."""
+        # SIGTERM (a terminal closing, a process manager) stops the app too, never orphans it.
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         problem = self.check()
         if problem:
             self.say(f"the app does not load: {problem}\nwaiting for a change that fixes it")
@@ -88,6 +92,7 @@ class Reloader:
                 self.app_dir,
                 watch_filter=AppFiles(self.app_dir),
                 debounce=DEBOUNCE_MS,
+                step=BURST_GAP_MS,
                 stop_event=self.stop_event,
                 yield_on_timeout=True,
                 rust_timeout=500,
