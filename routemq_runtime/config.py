@@ -128,6 +128,8 @@ class Config:
     worker_concurrency: int = _env("WORKER_CONCURRENCY", _integer(1, 65535), 100)
     log_level: str = _env("ROUTEMQ_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO")
     log_json: bool = _env("ROUTEMQ_LOG_JSON", _boolean, False)
+    # One INFO line per handled message (always at DEBUG); off by default, as it costs time.
+    log_messages: bool = _env("ROUTEMQ_LOG_MESSAGES", _boolean, False)
     health_port: int | None = _env("ROUTEMQ_HEALTH_PORT", _optional(_integer(1, 65535)), None)
     health_host: str = _env("ROUTEMQ_HEALTH_HOST", _non_empty, "0.0.0.0")
     heartbeat_timeout: float = _env("ROUTEMQ_HEARTBEAT_TIMEOUT", _number(1.0), 30.0)

@@ -73,6 +73,8 @@ class MessagePipeline:
         self._route_label = route_label
         # Routes whose return value was dropped for want of MQTT 5 (said once per route).
         self._unanswerable: set[str] = set()
+        # Decided once: the check costs nothing per message when the lines are off.
+        self._log_messages = config.log_messages or log.isEnabledFor(logging.DEBUG)
 
         self.handled = 0
         self.dead_lettered = 0
@@ -215,6 +217,8 @@ class MessagePipeline:
                 self.handled += 1
                 if result.result is not None:
                     self._reply(message, result.result, pattern)
+                if self._log_messages:
+                    self._log_handled(message, result, started, 1)
                 self._complete(delivery)
             elif await self._recover(delivery, result, started):
                 self._complete(delivery)
@@ -261,6 +265,8 @@ class MessagePipeline:
                 self.handled += 1
                 if result.result is not None:
                     self._reply(message, result.result, pattern)
+                if self._log_messages:
+                    self._log_handled(message, result, started, attempt)
                 return True
             metrics.error(pattern, type(error).__name__)
             if isinstance(error, PayloadValidationError):
@@ -279,6 +285,15 @@ class MessagePipeline:
             attempt += 1
             started = time.perf_counter()
             result = await self._dispatch(delivery, attempt)
+
+    def _log_handled(
+        self, message: InboundMessage, result: DispatchResult, started: float, attempt: int
+    ) -> None:
+        assert result.route is not None
+        handler = ".".join(result.route.handler_name.split(".")[-2:])
+        retried = f" (attempt {attempt})" if attempt > 1 else ""
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("handled %s -> %s in %.1f ms%s", message.topic, handler, elapsed, retried)
 
     async def _reject(
         self, message: InboundMessage, error: PayloadValidationError, pattern: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -242,3 +243,40 @@ def test_stop_taking_leaves_unstarted_messages_to_the_broker() -> None:
         assert started == [1] and transport.acks == [1]
 
     run(scenario)
+
+
+def _handled_lines(caplog: Any, config: Config, level: int) -> list[str]:
+    router = Router()
+    attempts: list[int] = []
+
+    def handle(payload: dict[str, int], attempt: int) -> None:
+        attempts.append(attempt)
+        if payload["n"] == 2 and attempt == 1:
+            raise RuntimeError("first try fails")
+
+    router.on("jobs/run", handle, qos=1)
+    caplog.set_level(level, logger="routemq.worker")
+
+    async def scenario() -> None:
+        pipeline, _, _ = make_pipeline(router, config=config)
+        pipeline.submit(message(1))
+        pipeline.submit(message(2))
+        await until(lambda: pipeline.settled)
+
+    run(scenario)
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("handled ")]
+
+
+def test_a_line_per_handled_message_only_when_asked(caplog: Any) -> None:
+    assert _handled_lines(caplog, CONFIG, logging.INFO) == []
+    caplog.clear()
+    asked = Config(retry_max_attempts=3, retry_base_delay=0.0, log_messages=True)
+    lines = _handled_lines(caplog, asked, logging.INFO)
+    assert [line.split(" in ")[0] for line in lines] == [
+        "handled jobs/run -> <locals>.handle",
+        "handled jobs/run -> <locals>.handle",
+    ]
+    assert lines[1].endswith(" ms (attempt 2)") and lines[0].endswith(" ms")
+    caplog.clear()
+    # At DEBUG the lines are there without the setting.
+    assert len(_handled_lines(caplog, CONFIG, logging.DEBUG)) == 2
