@@ -489,6 +489,15 @@ CONFIG = [
         _env(ROUTEMQ_LOG_JSON="perhaps"),
     ),
     Row(
+        "ROUTEMQ_LOG_MESSAGES",
+        "Config",
+        "`ROUTEMQ_LOG_MESSAGES=every`",
+        "ROUTEMQ_LOG_MESSAGES='every' is not a boolean",
+        2,
+        "env",
+        _env(ROUTEMQ_LOG_MESSAGES="every"),
+    ),
+    Row(
         "ROUTEMQ_HEALTH_PORT",
         "Config",
         "`ROUTEMQ_HEALTH_PORT=70000`",

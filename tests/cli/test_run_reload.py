@@ -20,6 +20,7 @@ from tests.cli.conftest import ROUTEMQ
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.observer import Observer
 from tests.support.polling import wait_for
+from tests.support.processes import ctrl_c_reaches_it
 from tests.support.supervised import http_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,6 +42,7 @@ class Reloading:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=ctrl_c_reaches_it,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -13,8 +13,9 @@ import pytest
 
 from tests.cli.conftest import ROUTEMQ
 from tests.cli.test_publish import point_at
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.polling import wait_for
+from tests.support.processes import ctrl_c_reaches_it
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ class Watch:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=ctrl_c_reaches_it,
         )
         assert self.process.stderr is not None
         self.banner = self.process.stderr.readline()
@@ -128,8 +130,6 @@ def test_bad_filters_are_one_line_and_touch_no_broker(
 
 
 def test_an_unreachable_broker_says_what_to_start(app_dir, invoke) -> None:
-    from tests.support.mosquitto import free_port
-
     port = free_port()
     point_at(app_dir, port)
     result = invoke("subscribe", "alerts/#")
