@@ -95,7 +95,10 @@ class Fleet:
                     self.fatal = self.fatal or self.beacon.fatal
                     return
             with self.beacon.lock:
-                self.previous = self.roster.layout_of(self.plan.instance)
+                previous = self.roster.layout_of(self.plan.instance)
+            # The same name used by an unrelated app (a shared MQTT_CLIENT_ID) is not ours.
+            if previous is not None and previous.related(self.roster.app, self.roster.group):
+                self.previous = previous
             self.started = True
         except Exception as error:  # a bug here must stop the app, not leave it never ready
             log.exception("broker check failed")
