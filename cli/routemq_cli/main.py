@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "run": ("run", "run_app", APP, False),
     "publish": ("publish", "publish", APP, False),
     "config:show": ("config_show", "config_show", APP, True),
+    "doctor": ("doctor", "doctor", APP, False),
     "completion": ("completion", "completion", APP, False),
     "new": ("new", "new", PROJECT, False),
     "upgrade": ("upgrade", "upgrade", PROJECT, False),

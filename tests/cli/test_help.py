@@ -25,7 +25,7 @@ def test_help_groups_commands_in_panels(tmp_path: Path) -> None:
     text = result.stdout
     panels = {
         "Generators": ["make:controller", "make:router", "make:middleware", "stub:publish"],
-        "App": ["route:list", "run", "publish", "config:show", "completion"],
+        "App": ["route:list", "run", "publish", "config:show", "doctor", "completion"],
         "Project": ["new", "upgrade"],
     }
     starts = {name: text.index(f"─ {name} ─") for name in panels}
