@@ -28,9 +28,9 @@ from routemq_runtime.transport.backoff import backoff_delay
 from routemq_runtime.transport.connection import HINT_AFTER_ATTEMPTS
 from routemq_runtime.transport.durable import hold_subscription
 from routemq_runtime.transport.paho_client import (
+    FATAL_CONNACK,
     BrokerRefused,
     new_client,
-    refusal_hint,
     unreachable_hint,
     with_connection,
 )
@@ -119,22 +119,15 @@ class Fleet:
                 )
                 return False
             except BrokerRefused as error:
-                v5 = str(config.mqtt_protocol) == "5"
-                hint = refusal_hint(str(error), v5)
-                self.fatal = f"the broker at {where} refused the connection: {error}{hint}"
-                return False
+                if str(error) in FATAL_CONNACK:
+                    # The slots meet the same refusal and stop the app with their own line
+                    # (client id, reason, what to change): nothing more to check here.
+                    self.started = True
+                    return False
+                self._wait_retry(where, error, attempt)
+                continue
             except (OSError, TimeoutError) as error:
-                delay = backoff_delay(attempt, 0.5, 30.0)
-                log.warning(
-                    "connect to %s: %s; reconnecting in %.2fs (attempt %d)",
-                    where,
-                    error,
-                    delay,
-                    attempt,
-                )
-                if attempt == HINT_AFTER_ATTEMPTS:
-                    log.warning("%s", unreachable_hint(config))
-                self._stopped.wait(delay)
+                self._wait_retry(where, error, attempt)
                 continue
             if seconds is not None:
                 log.info(
@@ -145,6 +138,15 @@ class Fleet:
                 )
             return True
         return False
+
+    def _wait_retry(self, where: str, error: Exception, attempt: int) -> None:
+        delay = backoff_delay(attempt, 0.5, 30.0)
+        log.warning(
+            "connect to %s: %s; reconnecting in %.2fs (attempt %d)", where, error, delay, attempt
+        )
+        if attempt == HINT_AFTER_ATTEMPTS:
+            log.warning("%s", unreachable_hint(self.plan.config))
+        self._stopped.wait(delay)
 
     def _check(self) -> float | None:
         """The probe's round trip; without a probe topic, only that the broker answers."""
