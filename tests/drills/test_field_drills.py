@@ -119,7 +119,8 @@ def test_supervisor_paused_shorter_than_the_grace_period(drill_app, publisher, r
     _finish(app, "supervisor SIGSTOPped 9 s (grace 12 s)", started, report, timeout=40)
     out = second.output()
     assert "retiring session" not in out
-    assert "connection lost" not in first.output(), "no session takeover"
+    # Its own connections may have timed out (keep-alive) while paused; none was taken over.
+    assert "taken over" not in first.output().lower(), "no session takeover"
     assert first.stop()[0] == 0 and second.stop()[0] == 0
 
 
