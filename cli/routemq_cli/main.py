@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "subscribe": ("subscribe", "subscribe", APP, False),
     "config:show": ("config_show", "config_show", APP, True),
     "docs:asyncapi": ("docs_asyncapi", "docs_asyncapi", APP, True),
+    "doctor": ("doctor", "doctor", APP, False),
     "completion": ("completion", "completion", APP, False),
     "new": ("new", "new", PROJECT, False),
     "upgrade": ("upgrade", "upgrade", PROJECT, False),

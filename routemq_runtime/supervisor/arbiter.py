@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from routemq_runtime.config import Config
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED
@@ -25,6 +25,7 @@ from routemq_runtime.supervisor.health import HealthServer
 from routemq_runtime.supervisor.lifeline import die_with_parent
 from routemq_runtime.supervisor.plan import RoutePlan, slot_id
 from routemq_runtime.supervisor.processes import (
+    count_restart,
     describe_exit,
     exit_child,
     exited_slots,
@@ -37,6 +38,9 @@ from routemq_runtime.supervisor.scaling import ScalingPolicy
 from routemq_runtime.supervisor.signals import SignalQueue
 from routemq_runtime.supervisor.slot import Slot
 from routemq_runtime.supervisor.snapshot import Snapshot, take_snapshot
+
+if TYPE_CHECKING:
+    from routemq_runtime.supervisor.fleet import Fleet
 
 logger = logging.getLogger("routemq.supervisor")
 
@@ -63,6 +67,7 @@ class ArbiterSettings:
     metrics_dir: str
     parent_pid: int | None = None
     slot_key: Callable[[str], str] = field(default=lambda key: key)
+    fleet: Fleet | None = None
 
 
 class Arbiter:
@@ -129,7 +134,8 @@ class Arbiter:
             for plan in plans:
                 self.plans[plan.key] = plan
                 self.targets[plan.key] = plan.count
-            self._reconcile(time.monotonic())
+            if self._fleet_allows(time.monotonic()):
+                self._reconcile(time.monotonic())
             logger.info(
                 "supervisor %d starting %d slot(s) for %d route group(s) in group %r%s",
                 os.getpid(),
@@ -158,10 +164,21 @@ class Arbiter:
                 self._check_heartbeats(now)
                 if self._autoscaler is not None:
                     self._autoscaler.adjust(now, self.plans, self.slots, self.targets)
-                self._reconcile(now)
+                if self._fleet_allows(now):
+                    self._reconcile(now)
                 self._kill_overdue_retirees(now)
             self._publish_snapshot(now)
             self.signals.sleep(self._timeout(now))
+
+    def _fleet_allows(self, now: float) -> bool:
+        """Whether slots may start (the broker checked); adds slots that retire left sessions."""
+        if (fleet := self.settings.fleet) is None:
+            return True
+        code, adopted = fleet.tick(now, self.slots)
+        self.slots.update((slot.slot_id, slot) for slot in adopted)
+        if code is not None:
+            self._begin_stop(now, code)
+        return code is None and fleet.started
 
     def _timeout(self, now: float) -> float:
         deadlines = [now + _TICK]
@@ -237,8 +254,7 @@ class Arbiter:
     def _reap(self, now: float) -> None:
         for slot, pid, code in exited_slots(self.slots.values()):
             mark_process_dead(pid)
-            slot.pid = None
-            slot.killed = False
+            slot.pid, slot.exit_code, slot.killed = None, code, False
             self.run_dir.ready_path(slot.slot_id).unlink(missing_ok=True)
             how = describe_exit(code)
             if self._stopping or slot.retiring:
@@ -271,7 +287,7 @@ class Arbiter:
             return
         slot.start_at = now + delay
         self.restarts += 1
-        self._count_restart(slot)
+        count_restart(slot.slot_id)
         logger.warning(
             "slot %s (pid %d) %s after %.1f s; restarting in %.2f s",
             slot.slot_id,
@@ -298,7 +314,7 @@ class Arbiter:
             for slot in sorted(extra, key=lambda s: -s.index):
                 self._retire(slot, now)
         for slot in list(self.slots.values()):
-            if slot.pid is None and not slot.retiring and slot.start_at <= now:
+            if slot.pid is None and (slot.adopted or not slot.retiring) and slot.start_at <= now:
                 self._spawn(slot, now)
 
     def _retire(self, slot: Slot, now: float) -> None:
@@ -344,8 +360,7 @@ class Arbiter:
     def _spawn(self, slot: Slot, now: float) -> None:
         self.run_dir.reset(slot.slot_id)
         flush_all()
-        parent = os.getpid()
-        pid = os.fork()
+        parent, pid = os.getpid(), os.fork()
         if pid == 0:
             self._child(slot, parent)
         slot.pid = pid
@@ -364,17 +379,6 @@ class Arbiter:
 
         exit_child(serve, f"slot {slot.slot_id}")
 
-    # ------------------------------------------------------------------ metrics
-
-    def _count_restart(self, slot: Slot) -> None:
-        try:
-            # Here, not at the top: prometheus-client is imported once the metrics dir is set.
-            from routemq_runtime.supervisor.load import count_restart
-
-            count_restart(slot.slot_id)
-        except Exception as error:  # metrics must never stop supervision
-            logger.debug("could not count restart: %s", error)
-
     # ------------------------------------------------------------------ health, teardown
 
     def _start_health(self) -> None:
@@ -385,7 +389,8 @@ class Arbiter:
         self._health.start()
 
     def _publish_snapshot(self, now: float) -> None:
-        self._snapshot = take_snapshot(self.slots.values(), now, self._stopping)
+        checked = self.settings.fleet is None or self.settings.fleet.ready
+        self._snapshot = take_snapshot(self.slots.values(), now, self._stopping, checked)
 
     def _teardown(self) -> None:
         self.signals.restore()

@@ -58,7 +58,11 @@ def liveness(source: HealthSource) -> tuple[bool, dict[str, Any]]:
 def readiness(source: HealthSource) -> tuple[bool, dict[str, Any]]:
     snap = source.snapshot()
     slots = []
+    # Sessions being retired for slots that are gone are no slots of this app's.
+    retiring = [view.client_id for view in snap.slots if view.adopted]
     for view in snap.slots:
+        if view.adopted:
+            continue
         ready = view.pid is not None and view.state == "running" and source.is_ready(view.slot_id)
         slots.append(
             {
@@ -74,7 +78,10 @@ def readiness(source: HealthSource) -> tuple[bool, dict[str, Any]]:
         )
     serving = [s for s in slots if s["state"] != "retiring"]
     ok = not snap.stopping and bool(serving) and all(s["ready"] for s in serving)
-    return ok, {"ready": ok, "stopping": snap.stopping, "group": source.group_name, "slots": slots}
+    ok = ok and snap.broker_checked
+    body = {"ready": ok, "stopping": snap.stopping, "broker_checked": snap.broker_checked}
+    body["retiring_sessions"] = retiring
+    return ok, {**body, "group": source.group_name, "slots": slots}
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routemq_runtime.config import Config, ConfigError
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED, RETIRE_SIGNAL
+from routemq_runtime.presence.record import Filter
+from routemq_runtime.presence.roster import Abandoned
 from routemq_runtime.routing import Router, RouterRegistry
 from routemq_runtime.supervisor.arbiter import Arbiter, ArbiterSettings
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
@@ -28,7 +31,11 @@ from routemq_runtime.supervisor.rundir import RunDir, ensure_metrics_dir
 from routemq_runtime.supervisor.scaling import ScalingPolicy
 from routemq_runtime.supervisor.slot import Slot
 from routemq_runtime.supervisor.snapshot import Snapshot
-from routemq_runtime.worker.spec import SlotSpec, safe_name, slot_client_id
+from routemq_runtime.worker.dead_letter import dead_letter_session
+from routemq_runtime.worker.spec import SlotSpec, instance_id, safe_name, slot_client_id
+
+if TYPE_CHECKING:
+    from routemq_runtime.supervisor.fleet import Fleet
 
 logger = logging.getLogger("routemq.supervisor")
 
@@ -90,6 +97,8 @@ class WorkerManager:
         self.logger = logger
 
         self._arbiter: Arbiter | None = None
+        self._fleet: Fleet | None = None
+        self._run_slot: SlotTarget | None = None
         self._parent_pid: int | None = None
         self._background_pid: int | None = None
         self._done = threading.Event()
@@ -149,17 +158,19 @@ class WorkerManager:
 
     def _make_slot(self, plan: RoutePlan, index: int, run_dir: RunDir) -> Slot:
         sid = slot_id(self._slot_key(plan.key), index)
+        client_id = self.client_id(plan.key, index)
         spec = SlotSpec(
             slot_id=sid,
             index=index,
             route_patterns=plan.patterns,
             shared=plan.shared,
             group=self.group_name,
-            client_id=self.client_id(plan.key, index),
+            client_id=client_id,
             config=self.config,
             concurrency=self.config.worker_concurrency,
             heartbeat_path=run_dir.heartbeat_path(sid),
             ready_path=run_dir.ready_path(sid),
+            stale_filters=self._fleet.stale_for(client_id) if self._fleet else (),
         )
         return Slot(plan.key, index, sid, spec, DeathRecord(self.restart_policy))
 
@@ -177,6 +188,7 @@ class WorkerManager:
         router = self.router
         self._done.clear()
         run_dir = RunDir(self._run_dir_arg, prefix=f"routemq-{_group_slug(self.group_name)}-")
+        self._fleet = self._make_fleet() if target is self._run_slot else None
         self._arbiter = Arbiter(
             self._settings(retire_signal),
             run_dir,
@@ -184,8 +196,12 @@ class WorkerManager:
             lambda slot: target(slot.spec, router),
         )
         try:
+            if self._fleet is not None:
+                self._fleet.start()
             code = self._arbiter.run(plans)
         finally:
+            if self._fleet is not None:
+                self._fleet.stop()
             self._done.set()
         logger.info("supervisor %d stopped (exit code %d)", os.getpid(), code)
         return code
@@ -206,6 +222,7 @@ class WorkerManager:
             metrics_dir=self.metrics_dir,
             parent_pid=self._parent_pid,
             slot_key=self._slot_key,
+            fleet=self._fleet,
         )
 
     def start_workers(self, num_workers: int | None = None) -> int:
@@ -297,6 +314,63 @@ class WorkerManager:
         The original RouteMQ's name; the rate is what auto-scaling measured last."""
         return self._arbiter.message_rate(route_key) if self._arbiter else 0.0
 
+    # ------------------------------------------------------------------ the broker beyond the slots
+
+    def _make_fleet(self) -> Fleet:
+        config, router = self.config, self.router
+        instance = instance_id(config)
+        if self.group_name != config.mqtt_group_name:
+            instance = f"{instance}-{_group_slug(self.group_name)}"
+        # Imported here: paho-mqtt loads only once real slots are going to run.
+        from routemq_runtime.supervisor.fleet import Fleet, FleetPlan
+        from routemq_runtime.transport.probe import probe_topic
+
+        topic: str | None = probe_topic(config, instance)
+        if not any(route.shared for route in router.routes):
+            topic = None
+        elif router.match(str(topic)) is not None:
+            logger.warning("a route matches %r: skipping the shared-subscription check", topic)
+            topic = None
+        return Fleet(
+            FleetPlan(
+                config=config,
+                group=self.group_name,
+                instance=instance,
+                probe_topic=topic,
+                dead_letter_session=dead_letter_session(config.app_name)
+                if config.dlq_keep
+                else None,
+                filters_of=self._filters_of,
+                adopt=self._adopt,
+            )
+        )
+
+    def _filters_of(self, slot: Slot) -> tuple[Filter, ...]:
+        spec = slot.spec
+        group = spec.group if spec.shared else None
+        routes = (self.router.find(pattern) for pattern in spec.route_patterns)
+        return tuple((route.subscription(group), route.qos) for route in routes)
+
+    def _adopt(self, item: Abandoned) -> Slot:
+        """A slot that retires ``item``'s session with every route of the app at hand."""
+        sid = f"retire-{safe_name(item.client_id)}"
+        spec = SlotSpec(
+            slot_id=sid,
+            index=0,
+            route_patterns=tuple(route.pattern for route in self.router.routes),
+            shared=True,
+            group=self.group_name,
+            client_id=item.client_id,
+            config=self.config,
+            concurrency=self.config.worker_concurrency,
+            stale_filters=tuple(topic_filter for topic_filter, _qos in item.filters),
+            adopted=True,
+        )
+        slot = Slot("(retire)", 0, sid, spec, DeathRecord(self.restart_policy), adopted=True)
+        slot.retiring = True
+        slot.kill_at = time.monotonic() + self.config.drain_timeout + 15.0
+        return slot
+
     # ------------------------------------------------------------------ before any fork
 
     def _preflight(self) -> None:
@@ -316,6 +390,7 @@ class WorkerManager:
         import routemq_runtime.transport  # noqa: F401  (paho-mqtt)
         from routemq_runtime.worker import run_slot
 
+        self._run_slot = run_slot
         # A slot removed by scaling down must also end its broker session (or the broker keeps
         # queueing its share of the messages for it). Plain SIGTERM drains and keeps the
         # session, for a restart.

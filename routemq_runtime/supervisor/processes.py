@@ -108,3 +108,14 @@ def describe_exit(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with code {code}"
+
+
+def count_restart(slot_id: str) -> None:
+    """Count a restart in the metrics; never fails the caller."""
+    try:
+        # Here, not at the top: prometheus-client is imported once the metrics dir is set.
+        from routemq_runtime.supervisor.load import count_restart as count
+
+        count(slot_id)
+    except Exception as error:  # metrics must never stop supervision
+        logging.getLogger("routemq.supervisor").debug("could not count restart: %s", error)

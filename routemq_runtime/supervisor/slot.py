@@ -31,6 +31,9 @@ class Slot:
     retiring: bool = False
     kill_at: float | None = None
     killed: bool = False
+    #: Retires a session a gone slot left behind (started retiring, never restarted).
+    adopted: bool = False
+    exit_code: int | None = None
 
     @property
     def state(self) -> str:

@@ -23,6 +23,7 @@ class SlotView:
     pid: int | None
     state: str
     restarts: int
+    adopted: bool = False
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,13 @@ class Snapshot:
     tick: float
     stopping: bool
     slots: tuple[SlotView, ...]
+    #: The broker passed the start-up checks and no own leftover session waits to be retired.
+    broker_checked: bool = True
 
 
-def take_snapshot(slots: Iterable[Slot], tick: float, stopping: bool) -> Snapshot:
+def take_snapshot(
+    slots: Iterable[Slot], tick: float, stopping: bool, broker_checked: bool = True
+) -> Snapshot:
     """A snapshot of ``slots``, ordered by route and index."""
     views = tuple(
         SlotView(
@@ -43,7 +48,8 @@ def take_snapshot(slots: Iterable[Slot], tick: float, stopping: bool) -> Snapsho
             s.pid,
             s.state,
             s.deaths.total,
+            s.adopted,
         )
         for s in sorted(slots, key=lambda s: (s.route_key, s.index))
     )
-    return Snapshot(tick, stopping, views)
+    return Snapshot(tick, stopping, views, broker_checked)

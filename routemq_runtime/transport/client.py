@@ -47,7 +47,8 @@ class MqttTransport:
     :meth:`ack`. ``on_ready(ready)`` is called with True once connected and subscribed and with
     False when the connection is lost; ``on_connection_lost()`` when an accepted connection is
     gone (the broker redelivers whatever was not acked, so acks still owed on the old connection
-    must be dropped).
+    must be dropped). ``unsubscribe`` names filters a resumed session may hold from an earlier
+    layout; ``once`` gives up instead of reconnecting (a session that belongs to someone else).
     """
 
     def __init__(
@@ -62,6 +63,8 @@ class MqttTransport:
         on_connection_lost: Callable[[], None] | None = None,
         reconnect_base_delay: float = 0.5,
         reconnect_max_delay: float = 30.0,
+        unsubscribe: Sequence[str] = (),
+        once: bool = False,
     ) -> None:
         self.config = config
         self.client_id = client_id
@@ -83,6 +86,8 @@ class MqttTransport:
             reconnect=Reconnect(reconnect_base_delay, reconnect_max_delay),
             on_ready=on_ready,
             on_lost=on_connection_lost,
+            unsubscribe=unsubscribe,
+            once=once,
         )
         self._bridge: SocketBridge | None = None
         self._pending_confirm: dict[int, asyncio.Future[None]] = {}

@@ -27,7 +27,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from routemq_runtime.transport.backoff import backoff_delay
 from routemq_runtime.transport.bridge import SocketBridge, guarded
-from routemq_runtime.transport.paho_client import FATAL_CONNACK, protocol_of, session_properties
+from routemq_runtime.transport.paho_client import (
+    FATAL_CONNACK,
+    protocol_of,
+    refusal_hint,
+    session_properties,
+    unreachable_hint,
+)
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -76,12 +82,21 @@ class Connection:
         reconnect: Reconnect,
         on_ready: Callable[[bool], None] | None,
         on_lost: Callable[[], None] | None,
+        unsubscribe: Sequence[str] = (),
+        once: bool = False,
     ) -> None:
         self.config = config
         self.client_id = client_id
         self.client = client
         self.subscriptions = tuple(subscriptions)
         self.receive_maximum = receive_maximum
+        # Filters a resumed session may still hold from an earlier layout (another group, an
+        # old route pattern): left on every connect, so each message arrives once.
+        current = {s.topic_filter for s in subscriptions}
+        self.stale = tuple(f for f in unsubscribe if f not in current)
+        # A connection to someone else's session gives it back when it is lost (the owner may
+        # have returned): reconnecting would fight the owner for it.
+        self.once = once
         self.v5 = protocol_of(str(config.mqtt_protocol)) == mqtt.MQTTv5
         self.connected = False
         self.subscribed = False
@@ -157,14 +172,7 @@ class Connection:
         if self._hinted or self._ever_connected or self._attempt < HINT_AFTER_ATTEMPTS:
             return
         self._hinted = True
-        config = self.config
-        log.warning(
-            "no MQTT broker answers at %s:%s; start one (e.g. `docker compose up -d mosquitto` "
-            "or `mosquitto -p %s`) or fix MQTT_BROKER/MQTT_PORT in .env; still retrying",
-            config.mqtt_broker,
-            config.mqtt_port,
-            config.mqtt_port,
-        )
+        log.warning("%s", unreachable_hint(self.config))
 
     def _schedule(self, why: str) -> None:
         if self.stopping or self.fatal_error or self._timer is not None:
@@ -198,7 +206,10 @@ class Connection:
         if reason_code.is_failure:
             reason = str(reason_code)
             if reason in FATAL_CONNACK:
-                self._fail(TransportError(f"broker refused client {self.client_id!r}: {reason}"))
+                hint = refusal_hint(reason, self.v5)
+                self._fail(
+                    TransportError(f"broker refused client {self.client_id!r}: {reason}{hint}")
+                )
             else:
                 log.warning("broker refused the connection: %s", reason)
             return
@@ -214,6 +225,9 @@ class Connection:
             self.client_id,
             flags.session_present,
         )
+        if self.stale:
+            log.info("leaving filters of an earlier layout: %s", ", ".join(self.stale))
+            client.unsubscribe(list(self.stale))
         if self.subscriptions:
             self._subscribe()
         else:
@@ -275,6 +289,9 @@ class Connection:
             except Exception:
                 log.exception("connection-lost callback failed")
         if self.stopping:
+            return
+        if self.once and self._ever_connected:
+            self._fail(TransportError(f"connection to {self.client_id!r} lost: {reason_code}"))
             return
         if was_connected:
             log.warning("connection lost: %s", reason_code)

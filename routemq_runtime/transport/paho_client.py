@@ -35,6 +35,22 @@ FATAL_CONNACK = frozenset(
 )
 
 
+def refusal_hint(reason: str, v5: bool) -> str:
+    """What to change for a CONNACK refusal, when the settings can fix it."""
+    if v5 and reason == "Unsupported protocol version":
+        return " (the broker does not speak MQTT 5; set MQTT_PROTOCOL=3.1.1)"
+    return ""
+
+
+def unreachable_hint(config: Config) -> str:
+    """What to check when no broker has answered yet (said once; retries go on)."""
+    where, port = config.mqtt_broker, config.mqtt_port
+    return (
+        f"no MQTT broker answers at {where}:{port}; start one (e.g. `docker compose up -d "
+        f"mosquitto` or `mosquitto -p {port}`) or fix MQTT_BROKER/MQTT_PORT in .env; still retrying"
+    )
+
+
 class BrokerRefused(ConnectionError):
     """The broker answered the CONNECT with a refusal (the reason is the message)."""
 

@@ -18,6 +18,12 @@ def dead_letter_topic(prefix: str, topic: str) -> str:
     return f"{prefix.rstrip('/')}/{topic}"
 
 
+def dead_letter_session(app_name: str) -> str:
+    """The client id of the persistent session that keeps an app's dead letters
+    (``{ROUTEMQ_DLQ_PREFIX}/#``) while nobody reads them: read them as this client id."""
+    return f"{app_name}-dead-letters"
+
+
 def describe_error(error: BaseException | str) -> tuple[str, str]:
     """``(error_type, message)``, the message trimmed to a sane size."""
     if isinstance(error, str):

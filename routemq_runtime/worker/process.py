@@ -16,7 +16,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_OK, RETIRE_SIGNAL
+from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher, Route, Router
@@ -57,6 +57,8 @@ class Worker:
         config = spec.config
         group = spec.group if spec.shared else None
         subscriptions = [Subscription(route.subscription(group), route.qos) for route in routes]
+        if spec.adopted:
+            subscriptions = []
         self.metrics = SlotMetrics(spec.slot_id)
         self.transport = MqttTransport(
             config,
@@ -67,6 +69,8 @@ class Worker:
             receive_maximum=spec.concurrency,
             on_ready=self._on_ready,
             on_connection_lost=self._on_connection_lost,
+            unsubscribe=spec.stale_filters,
+            once=spec.adopted,
         )
         self.pipeline = MessagePipeline(
             Dispatcher(Router().only(routes)),
@@ -81,6 +85,7 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._stop_signal: int | None = None
         self._retiring = False
+        self.session_ended = False
         self._reported_reconnects = 0
 
     # -- transport callbacks -------------------------------------------------------------------
@@ -134,6 +139,8 @@ class Worker:
         ticker = loop.create_task(self._tick())
         self.transport.start()
         try:
+            if spec.adopted:
+                return await self._adopt()
             await self._stop.wait()
             if self.transport.fatal_error is not None:
                 await self.transport.close(timeout=1.0)
@@ -144,6 +151,18 @@ class Worker:
             return await self._drain()
         finally:
             ticker.cancel()
+
+    async def _adopt(self) -> int:
+        """Retire a session some gone slot left behind; exit 0 only once it has ended."""
+        try:
+            await self.transport.wait_ready(self.spec.config.drain_timeout)
+        except Exception as error:  # unreachable or refused (owner back?): try another time
+            log.warning("could not take over session %r: %s", self.spec.client_id, error)
+            await self.transport.close(timeout=1.0)
+            return EXIT_FAILED
+        self._retiring = True
+        await self._retire()
+        return EXIT_OK if self.session_ended else EXIT_FAILED
 
     async def _retire(self) -> int:
         """Leave for good (scaled down): unsubscribe, handle what the broker still holds for
@@ -170,6 +189,7 @@ class Worker:
                     break
                 if self.transport.received == before and self.pipeline.settled:
                     await self.transport.close(timeout=min(5.0, left() + 1), forget_session=True)
+                    self.session_ended = self.transport.fatal_error is None
                     self._finish()
                     log.info(
                         "slot %s retired: %d handled, %d dead-lettered; session ended",

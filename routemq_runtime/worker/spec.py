@@ -29,10 +29,17 @@ def slot_client_id(config: Config, route_key: str, index: int, hostname: str | N
     return f"{safe_name(prefix)}-{safe_name(host)}-{safe_name(route_key)}-{int(index)}"
 
 
+def instance_id(config: Config, hostname: str | None = None) -> str:
+    """This supervisor's name on the broker, ``{prefix}-{host}``: the start of its slots' ids."""
+    host = hostname if hostname is not None else socket.gethostname()
+    return f"{safe_name(config.mqtt_client_id or config.app_name)}-{safe_name(host)}"
+
+
 @dataclass(frozen=True)
 class SlotSpec:
     """One worker slot. ``route_patterns`` name the routes (by pattern) this slot subscribes to:
-    one shared route per shared slot, or every non-shared route for the single non-shared slot."""
+    one shared route per shared slot, or every non-shared route for the single non-shared slot.
+    An ``adopted`` slot subscribes to nothing: its routes are those it may meet in the session."""
 
     slot_id: str
     index: int
@@ -44,6 +51,10 @@ class SlotSpec:
     concurrency: int = 100
     heartbeat_path: Path | None = None
     ready_path: Path | None = None
+    #: Filters this client id's session may still hold from an earlier layout (left at connect).
+    stale_filters: tuple[str, ...] = ()
+    #: A session left behind by a slot that is gone: connect as it, handle what it holds, end it.
+    adopted: bool = False
 
     def __post_init__(self) -> None:
         if not self.route_patterns:

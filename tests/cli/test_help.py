@@ -38,6 +38,7 @@ def test_help_groups_commands_in_panels(tmp_path: Path) -> None:
             "subscribe",
             "config:show",
             "docs:asyncapi",
+            "doctor",
             "completion",
         ],
         "Project": ["new", "upgrade"],

@@ -80,7 +80,10 @@ DRILL_ROUTER = textwrap.dedent(
         pattern, handler = f"{PREFIX}/jobs/{{kind}}", {"numbered": numbered, "blocking": blocking}[
             HANDLER
         ]
-    router.on(pattern, handler, shared=True, worker_count=WORKERS, qos=1)
+    if os.environ.get("DRILL_PARAM"):  # another pattern for the same topics (a new route key)
+        pattern = pattern.replace("{kind}", "{" + os.environ["DRILL_PARAM"] + "}")
+    QOS = int(os.environ.get("DRILL_QOS", "1"))
+    router.on(pattern, handler, shared=True, worker_count=WORKERS, qos=QOS)
     """
 )
 

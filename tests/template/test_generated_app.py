@@ -266,3 +266,15 @@ def test_ci_and_pre_commit_are_optional_in_both_engines(
     for app in made:
         assert not (app / ".github").exists() or not any((app / ".github").rglob("*.yml"))
         assert not (app / ".pre-commit-config.yaml").exists()
+
+
+def test_default_deployment_leaves_no_session_stranded(rendered_app: Path) -> None:
+    docs = manifests(rendered_app)
+    config = docs["configmap.yaml"][0]["data"]
+    deployment = docs["deployment.yaml"][0]["spec"]
+    # A live pod retires the sessions of removed pods after the grace period: one must be up.
+    assert float(config["ROUTEMQ_RETIRE_GRACE"]) > 0
+    assert deployment["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    readme = (rendered_app / "README.md").read_text()
+    assert "ROUTEMQ_RETIRE_GRACE" in readme
+    assert "where zero loss" not in readme.lower()
