@@ -1,9 +1,11 @@
 """Supervision of worker slots: fork, restart, drain, scale, health.
 
 Slots. Each shared route gets one slot per unit of its count, each subscribing to that route
-only (``$share/{group}/{filter}``); the count is ``num_workers`` (``--num-workers``) when
-given, else ``WORKER_COUNT`` when set, else the route's ``worker_count``. Non-shared routes
-share one extra slot with ordinary subscriptions. A slot's id, index and MQTT client id never
+only (``$share/{group}/{filter}``). ``num_workers`` (``--num-workers``), else ``WORKER_COUNT``,
+is the number of shared-route worker processes in total, shared out over the shared routes in
+proportion to their ``worker_count`` (at least one each); without either, each shared route
+gets its own ``worker_count``. Non-shared routes share one extra slot with ordinary
+subscriptions. A slot's id, index and MQTT client id never
 change: a restarted slot reconnects to its own session and receives what the broker kept.
 
 Signals (to the supervisor):

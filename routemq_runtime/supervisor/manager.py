@@ -58,9 +58,11 @@ class WorkerManager:
     same in a forked supervisor process and returns at once; ``stop_workers()`` drains it. This
     lets several managers with different group names run side by side from one program.
 
-    Slot counts: each shared route gets ``num_workers`` slots when given, else ``WORKER_COUNT``
-    when set, else its own ``worker_count``. Non-shared routes share one extra slot with
-    ordinary subscriptions. With ``WORKER_AUTO_SCALE`` the counts then move between
+    Slot counts: ``num_workers`` when given, else ``WORKER_COUNT`` when set, is the number of
+    shared-route worker processes in total, shared out over the shared routes in proportion to
+    their ``worker_count`` (at least one each); without either each shared route gets its own
+    ``worker_count``. Non-shared routes share one extra slot with ordinary subscriptions.
+    With ``WORKER_AUTO_SCALE`` the counts then move between
     ``WORKER_MIN_COUNT`` and ``WORKER_MAX_COUNT``.
     """
 
@@ -135,7 +137,7 @@ class WorkerManager:
         return info
 
     def plan(self, num_workers: int | None = None) -> list[RoutePlan]:
-        """The slots this manager would run (``num_workers`` overrides every shared route)."""
+        """The slots this manager would run (``num_workers``: shared-route processes in total)."""
         return plan_routes(
             self.router,
             num_workers=num_workers if num_workers is not None else self.config.worker_count,
