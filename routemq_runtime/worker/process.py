@@ -61,7 +61,7 @@ class Worker:
         #: The design page's names: the integer worker id and this worker's logger.
         self.worker_id = spec.worker_number
         self.logger = log
-        self.metrics = SlotMetrics(spec.slot_id)
+        self.metrics = SlotMetrics(spec.slot_id, spec.worker_number)
         self.router = self.setup_router()
         self.setup_client()
         self.pipeline = MessagePipeline(
