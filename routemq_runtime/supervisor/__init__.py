@@ -34,7 +34,9 @@ Health (``ROUTEMQ_HEALTH_PORT``): ``/livez``, ``/readyz``, ``/metrics``; see
 
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR
 from routemq_runtime.supervisor.adaptive import AdaptiveWorkerManager
+from routemq_runtime.supervisor.handles import WorkerHandle
 from routemq_runtime.supervisor.manager import EXIT_SLOT_FAILED, WorkerManager
+from routemq_runtime.supervisor.monitor import WorkerHealthMonitor
 from routemq_runtime.supervisor.plan import PlanError, RoutePlan, plan_routes
 from routemq_runtime.supervisor.restart import RestartPolicy
 from routemq_runtime.supervisor.scaling import LoadSample, RouteScaler, ScalingPolicy
@@ -49,6 +51,8 @@ __all__ = [
     "RoutePlan",
     "RouteScaler",
     "ScalingPolicy",
+    "WorkerHandle",
+    "WorkerHealthMonitor",
     "WorkerManager",
     "plan_routes",
 ]
