@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from routemq_runtime.prometheus_internals import BatchedHistogram
 
 UNROUTED = "<unrouted>"
+_MULTIPROCESS_AT_IMPORT = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # Handler times from sub-millisecond (a cache write) to a minute (a slow remote call).
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -86,6 +87,17 @@ WORKER_IDS = Gauge(
     ["worker"],
     multiprocess_mode="max",
 )
+
+
+def _families(registry: CollectorRegistry | None) -> list:
+    """Every metric family to read: the workers' files, and this process's own samples when
+    it loaded prometheus-client before the metrics dir was chosen (they are not in the files)."""
+    if registry is not None:
+        return list(registry.collect())
+    families = list(collecting_registry().collect())
+    if multiprocess_enabled() and not _MULTIPROCESS_AT_IMPORT:
+        families += list(REGISTRY.collect())
+    return families
 
 
 def multiprocess_enabled() -> bool:
@@ -179,11 +191,11 @@ class SlotMetrics:
         self._reconnects = 0
 
 
-def _numbers(registry: CollectorRegistry) -> dict[str, int]:
+def _numbers(families: list) -> dict[str, int]:
     """Slot id -> integer worker id, from every worker process's samples."""
     return {
         sample.labels["worker"]: int(sample.value)
-        for family in registry.collect()
+        for family in families
         for sample in family.samples
         if sample.name == WORKER_ID_NAME
     }
@@ -209,8 +221,8 @@ class WorkerMetrics:
         self._registry = registry
         self._times: dict[int | str, list[float]] = {}
 
-    def _collect(self) -> CollectorRegistry:
-        return self._registry or collecting_registry()
+    def _collect(self) -> list:
+        return _families(self._registry)
 
     def record_message_processed(self, worker_id: int | str, processing_time: float) -> None:
         worker = str(worker_id)
@@ -222,10 +234,10 @@ class WorkerMetrics:
         HANDLER_ERRORS.labels(UNROUTED, str(worker_id), error_type).inc()
 
     def _per_worker(self, name: str, **labels: str) -> dict[int | str, float]:
-        registry = self._collect()
-        numbers = _numbers(registry)
+        families = self._collect()
+        numbers = _numbers(families)
         totals: dict[int | str, float] = defaultdict(float)
-        for family in registry.collect():
+        for family in families:
             for sample in family.samples:
                 if sample.name != name or "worker" not in sample.labels:
                     continue
@@ -242,10 +254,10 @@ class WorkerMetrics:
     @property
     def error_counts(self) -> dict[str, int]:
         """Handler errors per ``"{worker_id}:{error_type}"``."""
-        registry = self._collect()
-        numbers = _numbers(registry)
+        families = self._collect()
+        numbers = _numbers(families)
         counts: dict[str, int] = defaultdict(int)
-        for family in registry.collect():
+        for family in families:
             for sample in family.samples:
                 if sample.name == f"{HANDLER_ERRORS_NAME}_total":
                     worker = _worker_key(sample.labels["worker"], numbers)
