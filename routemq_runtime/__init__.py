@@ -42,15 +42,26 @@ __all__ = [
     "Router",
     "RouterLoadError",
     "RouterRegistry",
+    "WorkerHealthMonitor",
     "WorkerManager",
+    "WorkerMetrics",
+    "WorkerProcess",
     "__version__",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # The supervisor pulls in paho-mqtt; load it only when asked for.
-    if name in ("WorkerManager", "AdaptiveWorkerManager"):
+    if name in ("WorkerManager", "AdaptiveWorkerManager", "WorkerHealthMonitor"):
         from routemq_runtime import supervisor  # see above: paho-mqtt only on demand
 
         return getattr(supervisor, name)
+    if name == "WorkerMetrics":
+        from routemq_runtime import metrics  # prometheus-client only on demand
+
+        return metrics.WorkerMetrics
+    if name == "WorkerProcess":
+        from routemq_runtime import worker  # paho-mqtt only on demand
+
+        return worker.WorkerProcess
     raise AttributeError(f"module 'routemq_runtime' has no attribute {name!r}")

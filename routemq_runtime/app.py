@@ -6,9 +6,12 @@ Both modes run under the supervisor (restarts, drain, health):
   non-shared routes by one more. Shared routes still subscribe as ``$share/{group}/...``, so
   running more copies of the app (pods) spreads the messages between them. ``WORKER_COUNT``
   and ``WORKER_AUTO_SCALE`` are ignored in this mode.
-- with ``--workers``: each shared route gets ``--num-workers N`` slots when given, else
-  ``WORKER_COUNT`` when set, else its own ``worker_count``; ``WORKER_AUTO_SCALE=true`` then
-  scales each between ``WORKER_MIN_COUNT`` and ``WORKER_MAX_COUNT``.
+- with ``--workers``: ``--num-workers N`` (else ``WORKER_COUNT``) is the number of worker
+  processes for the shared routes in total, shared out over them in proportion to their
+  ``worker_count`` (at least one each); without either, each shared route gets its own
+  ``worker_count``. The non-shared routes always share one more process.
+  ``WORKER_AUTO_SCALE=true`` then scales each route between ``WORKER_MIN_COUNT`` and
+  ``WORKER_MAX_COUNT``.
 
 Exit codes: 0 after a clean stop, 1 when a slot kept dying or a router failed to import, 2 for
 bad arguments or configuration, 3 when a slot could not boot (refused credentials, unknown
@@ -36,7 +39,10 @@ logger = logging.getLogger("routemq.app")
 
 EXIT_LOAD_ERROR = EXIT_FAILED
 #: What ``--num-workers`` means; ``routemq run`` says the same (a test keeps them equal).
-NUM_WORKERS_HELP = "Processes per shared route (implies --workers; overrides WORKER_COUNT)."
+NUM_WORKERS_HELP = (
+    "Worker processes in total, shared out over the shared routes by their worker_count, "
+    "at least one each (implies --workers; overrides WORKER_COUNT)."
+)
 __all__ = ["EXIT_LOAD_ERROR", "EXIT_USAGE", "NUM_WORKERS_HELP", "build_parser", "main"]
 
 

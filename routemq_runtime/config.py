@@ -126,6 +126,9 @@ class Config:
     worker_min_count: int = _env("WORKER_MIN_COUNT", _integer(1), 1)
     worker_max_count: int = _env("WORKER_MAX_COUNT", _integer(1), 10)
     worker_concurrency: int = _env("WORKER_CONCURRENCY", _integer(1, 65535), 100)
+    #: What one worker handles per second, for the design page's rate rule
+    #: (``AdaptiveWorkerManager.calculate_optimal_workers``).
+    worker_messages_per_second: float = _env("WORKER_MESSAGES_PER_SECOND", _number(0.001), 100.0)
     log_level: str = _env("ROUTEMQ_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO")
     log_json: bool = _env("ROUTEMQ_LOG_JSON", _boolean, False)
     # One INFO line per handled message (always at DEBUG); off by default, as it costs time.

@@ -14,20 +14,25 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s [%(worker)s] %(name)s: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(worker_label)s] %(name)s: %(message)s"
 _HANDLER_MARK = "_routemq_handler"
 _MASK = "***"
 
 
 class WorkerFilter(logging.Filter):
-    """Stamps each record with the process's worker id."""
+    """Stamps each record with the process's worker: its slot id (which names the route) and,
+    in a worker process, its integer id as ``Worker-{n}`` (the design page's log format)."""
 
-    def __init__(self, worker: str) -> None:
+    def __init__(self, worker: str, number: int | None = None) -> None:
         super().__init__()
         self.worker = worker
+        self.number = number
+        self.label = worker if number is None or number < 0 else f"Worker-{number} {worker}"
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.worker = self.worker
+        record.worker_id = self.number
+        record.worker_label = self.label
         return True
 
 
@@ -56,6 +61,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "worker": getattr(record, "worker", None),
+            "worker_id": getattr(record, "worker_id", None),
             "message": record.getMessage(),
         }
         if record.exc_info:
@@ -68,6 +74,7 @@ def configure_logging(
     *,
     json_lines: bool = False,
     worker: str = "main",
+    worker_number: int | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> logging.Handler:
@@ -81,7 +88,7 @@ def configure_logging(
     formatter = JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT)
     secrets = tuple(s for s in secrets if s)
     handler.setFormatter(MaskingFormatter(formatter, secrets) if secrets else formatter)
-    handler.addFilter(WorkerFilter(worker))
+    handler.addFilter(WorkerFilter(worker, worker_number))
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     # paho logs every packet at DEBUG; keep it quiet unless asked for explicitly.
@@ -91,12 +98,15 @@ def configure_logging(
     return handler
 
 
-def configure_from_config(config: Any, worker: str, stream: TextIO | None = None) -> None:
+def configure_from_config(
+    config: Any, worker: str, stream: TextIO | None = None, worker_number: int | None = None
+) -> None:
     """``configure_logging`` from a :class:`~routemq_runtime.config.Config`."""
     configure_logging(
         config.log_level,
         json_lines=config.log_json,
         worker=worker,
+        worker_number=worker_number,
         secrets=[config.mqtt_password] if config.mqtt_password else (),
         stream=stream,
     )

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from routemq_runtime.prometheus_internals import BatchedHistogram
 
 UNROUTED = "<unrouted>"
+_MULTIPROCESS_AT_IMPORT = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 # Handler times from sub-millisecond (a cache write) to a minute (a slow remote call).
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -77,6 +78,28 @@ WORKER_RESTARTS = Counter(
 )
 
 
+WORKER_ID_NAME = "routemq_worker_id"
+#: Which integer worker id (the design page's ``worker_id``) a slot has, so that
+#: ``WorkerMetrics`` can answer for ``0, 1, 2``; "max" keeps a dead process's value.
+WORKER_IDS = Gauge(
+    WORKER_ID_NAME,
+    "The integer worker id of a worker slot.",
+    ["worker"],
+    multiprocess_mode="max",
+)
+
+
+def _families(registry: CollectorRegistry | None) -> list:
+    """Every metric family to read: the workers' files, and this process's own samples when
+    it loaded prometheus-client before the metrics dir was chosen (they are not in the files)."""
+    if registry is not None:
+        return list(registry.collect())
+    families = list(collecting_registry().collect())
+    if multiprocess_enabled() and not _MULTIPROCESS_AT_IMPORT:
+        families += list(REGISTRY.collect())
+    return families
+
+
 def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -100,8 +123,10 @@ class SlotMetrics:
     every second by the slot), which keeps the per-message cost to a few dict updates.
     """
 
-    def __init__(self, worker: str) -> None:
+    def __init__(self, worker: str, number: int | None = None) -> None:
         self.worker = worker
+        if number is not None and number >= 0:
+            WORKER_IDS.labels(worker).set(number)
         self._received: dict[str, int] = defaultdict(int)
         self._processed: dict[tuple[str, str], int] = defaultdict(int)
         self._retries: dict[str, int] = defaultdict(int)
@@ -166,46 +191,97 @@ class SlotMetrics:
         self._reconnects = 0
 
 
-def _sum_samples(registry: CollectorRegistry, name: str, worker: str, **labels: str) -> float:
-    total = 0.0
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name != name or sample.labels.get("worker") != worker:
-                continue
-            if all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+def _numbers(families: list) -> dict[str, int]:
+    """Slot id -> integer worker id, from every worker process's samples."""
+    return {
+        sample.labels["worker"]: int(sample.value)
+        for family in families
+        for sample in family.samples
+        if sample.name == WORKER_ID_NAME
+    }
+
+
+def _worker_key(label: str, numbers: dict[str, int]) -> int | str:
+    if label in numbers:
+        return numbers[label]
+    return int(label) if label.isdigit() else label
 
 
 class WorkerMetrics:
-    """Per-worker statistics with the classic ``record_*`` / ``get_worker_stats`` API.
+    """Per-worker statistics with the design page's API: ``record_*``, ``get_worker_stats``,
+    ``message_counts``, ``error_counts``, ``processing_times``.
 
-    Backed by the Prometheus metrics above, so in a supervised app ``get_worker_stats`` in the
-    supervisor process sees what every worker process recorded (multiprocess mode).
+    Backed by the Prometheus metrics above, so in a supervised app it sees what every worker
+    process recorded (multiprocess mode), keyed by integer worker id (``0, 1, 2``; a slot id
+    works too). ``processing_times`` lists the times recorded through this object only: the
+    workers keep histograms, whose averages ``get_worker_stats`` reports.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self._registry = registry
+        self._times: dict[int | str, list[float]] = {}
+
+    def _collect(self) -> list:
+        return _families(self._registry)
 
     def record_message_processed(self, worker_id: int | str, processing_time: float) -> None:
         worker = str(worker_id)
         MESSAGES_PROCESSED.labels(UNROUTED, worker, "ok").inc()
         PROCESSING_SECONDS.labels(UNROUTED, worker).observe(processing_time)
+        self._times.setdefault(worker_id, []).append(processing_time)
 
     def record_error(self, worker_id: int | str, error_type: str) -> None:
         HANDLER_ERRORS.labels(UNROUTED, str(worker_id), error_type).inc()
 
+    def _per_worker(self, name: str, **labels: str) -> dict[int | str, float]:
+        families = self._collect()
+        numbers = _numbers(families)
+        totals: dict[int | str, float] = defaultdict(float)
+        for family in families:
+            for sample in family.samples:
+                if sample.name != name or "worker" not in sample.labels:
+                    continue
+                if all(sample.labels.get(k) == v for k, v in labels.items()):
+                    totals[_worker_key(sample.labels["worker"], numbers)] += sample.value
+        return totals
+
+    @property
+    def message_counts(self) -> dict[int | str, int]:
+        """Messages handled successfully, per worker id."""
+        totals = self._per_worker(f"{PROCESSED_NAME}_total", outcome="ok")
+        return {k: int(v) for k, v in sorted(totals.items(), key=lambda kv: str(kv[0]))}
+
+    @property
+    def error_counts(self) -> dict[str, int]:
+        """Handler errors per ``"{worker_id}:{error_type}"``."""
+        families = self._collect()
+        numbers = _numbers(families)
+        counts: dict[str, int] = defaultdict(int)
+        for family in families:
+            for sample in family.samples:
+                if sample.name == f"{HANDLER_ERRORS_NAME}_total":
+                    worker = _worker_key(sample.labels["worker"], numbers)
+                    counts[f"{worker}:{sample.labels['error_type']}"] += int(sample.value)
+        return dict(counts)
+
+    @property
+    def processing_times(self) -> dict[int | str, list[float]]:
+        return self._times
+
     def get_worker_stats(self, worker_id: int | str) -> dict[str, float]:
-        """``{'messages_processed', 'avg_processing_time', 'error_count'}`` for one worker, summed
-        over its routes."""
-        worker = str(worker_id)
-        registry = self._registry or collecting_registry()
-        processed = _sum_samples(registry, f"{PROCESSED_NAME}_total", worker, outcome="ok")
-        count = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_count", worker)
-        seconds = _sum_samples(registry, f"{PROCESSING_SECONDS_NAME}_sum", worker)
-        errors = _sum_samples(registry, f"{HANDLER_ERRORS_NAME}_total", worker)
+        """``{'messages_processed', 'avg_processing_time', 'error_count'}`` for one worker
+        (an integer worker id or a slot id), summed over its routes."""
+        key = _worker_key(str(worker_id), {})
+        processed = self._per_worker(f"{PROCESSED_NAME}_total", outcome="ok")
+        count = self._per_worker(f"{PROCESSING_SECONDS_NAME}_count")
+        seconds = self._per_worker(f"{PROCESSING_SECONDS_NAME}_sum")
+        errors = self._per_worker(f"{HANDLER_ERRORS_NAME}_total")
+        if key not in processed and key not in errors and key not in count:
+            # A slot id: the totals above are keyed by integer id when the slot has one.
+            numbers = _numbers(self._collect())
+            key = numbers.get(str(worker_id), key)
         return {
-            "messages_processed": int(processed),
-            "avg_processing_time": seconds / count if count else 0,
-            "error_count": int(errors),
+            "messages_processed": int(processed.get(key, 0)),
+            "avg_processing_time": seconds.get(key, 0) / count[key] if count.get(key) else 0,
+            "error_count": int(errors.get(key, 0)),
         }

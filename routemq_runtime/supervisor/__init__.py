@@ -1,9 +1,11 @@
 """Supervision of worker slots: fork, restart, drain, scale, health.
 
 Slots. Each shared route gets one slot per unit of its count, each subscribing to that route
-only (``$share/{group}/{filter}``); the count is ``num_workers`` (``--num-workers``) when
-given, else ``WORKER_COUNT`` when set, else the route's ``worker_count``. Non-shared routes
-share one extra slot with ordinary subscriptions. A slot's id, index and MQTT client id never
+only (``$share/{group}/{filter}``). ``num_workers`` (``--num-workers``), else ``WORKER_COUNT``,
+is the number of shared-route worker processes in total, shared out over the shared routes in
+proportion to their ``worker_count`` (at least one each); without either, each shared route
+gets its own ``worker_count``. Non-shared routes share one extra slot with ordinary
+subscriptions. A slot's id, index and MQTT client id never
 change: a restarted slot reconnects to its own session and receives what the broker kept.
 
 Signals (to the supervisor):
@@ -32,7 +34,9 @@ Health (``ROUTEMQ_HEALTH_PORT``): ``/livez``, ``/readyz``, ``/metrics``; see
 
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR
 from routemq_runtime.supervisor.adaptive import AdaptiveWorkerManager
+from routemq_runtime.supervisor.handles import WorkerHandle
 from routemq_runtime.supervisor.manager import EXIT_SLOT_FAILED, WorkerManager
+from routemq_runtime.supervisor.monitor import WorkerHealthMonitor
 from routemq_runtime.supervisor.plan import PlanError, RoutePlan, plan_routes
 from routemq_runtime.supervisor.restart import RestartPolicy
 from routemq_runtime.supervisor.scaling import LoadSample, RouteScaler, ScalingPolicy
@@ -47,6 +51,8 @@ __all__ = [
     "RoutePlan",
     "RouteScaler",
     "ScalingPolicy",
+    "WorkerHandle",
+    "WorkerHealthMonitor",
     "WorkerManager",
     "plan_routes",
 ]

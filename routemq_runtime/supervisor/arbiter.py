@@ -22,6 +22,7 @@ from routemq_runtime.config import Config
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED
 from routemq_runtime.supervisor.autoscaler import AutoScaler
 from routemq_runtime.supervisor.health import HealthServer
+from routemq_runtime.supervisor.heartbeats import kill_stale
 from routemq_runtime.supervisor.lifeline import die_with_parent
 from routemq_runtime.supervisor.plan import RoutePlan, slot_id
 from routemq_runtime.supervisor.processes import (
@@ -68,6 +69,8 @@ class ArbiterSettings:
     parent_pid: int | None = None
     slot_key: Callable[[str], str] = field(default=lambda key: key)
     fleet: Fleet | None = None
+    #: Called with every snapshot the loop publishes (``WorkerManager.workers`` reads them).
+    on_snapshot: Callable[[Snapshot], None] | None = None
 
 
 class Arbiter:
@@ -161,7 +164,7 @@ class Arbiter:
                     self._murder("did not stop within the drain timeout")
             else:
                 self._check_parent()
-                self._check_heartbeats(now)
+                kill_stale(self.slots.values(), self.run_dir, self.heartbeat_timeout)
                 if self._autoscaler is not None:
                     self._autoscaler.adjust(now, self.plans, self.slots, self.targets)
                 if self._fleet_allows(now):
@@ -334,22 +337,6 @@ class Arbiter:
                 slot.kill_at = None
                 signal_slot(slot, signal.SIGKILL)
 
-    def _check_heartbeats(self, now: float) -> None:
-        wall = time.time()
-        for slot in self.slots.values():
-            if slot.pid is None or slot.killed or slot.retiring:
-                continue
-            age = self.run_dir.heartbeat_age(slot.slot_id, wall)
-            if age > self.heartbeat_timeout:
-                logger.error(
-                    "slot %s (pid %d) sent no heartbeat for %.0f s; killing it",
-                    slot.slot_id,
-                    slot.pid,
-                    age,
-                )
-                slot.killed = True
-                signal_slot(slot, signal.SIGKILL)
-
     def _check_parent(self) -> None:
         # A background supervisor whose program died must not outlive it.
         if self._parent_pid is not None and os.getppid() != self._parent_pid:
@@ -391,6 +378,8 @@ class Arbiter:
     def _publish_snapshot(self, now: float) -> None:
         checked = self.settings.fleet is None or self.settings.fleet.ready
         self._snapshot = take_snapshot(self.slots.values(), now, self._stopping, checked)
+        if self.settings.on_snapshot is not None:
+            self.settings.on_snapshot(self._snapshot)
 
     def _teardown(self) -> None:
         self.signals.restore()

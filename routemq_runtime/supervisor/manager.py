@@ -8,13 +8,16 @@ in this process (``run``) or in a forked one (``start_workers``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routemq_runtime.config import Config, ConfigError
@@ -23,6 +26,8 @@ from routemq_runtime.presence.record import Filter
 from routemq_runtime.presence.roster import Abandoned
 from routemq_runtime.routing import Router, RouterRegistry
 from routemq_runtime.supervisor.arbiter import Arbiter, ArbiterSettings
+from routemq_runtime.supervisor.control import WorkerControl
+from routemq_runtime.supervisor.handles import HandleFile
 from routemq_runtime.supervisor.plan import RoutePlan, plan_routes, slot_id
 from routemq_runtime.supervisor.preflight import problems as preflight_problems
 from routemq_runtime.supervisor.processes import exit_child, wait_pid
@@ -36,6 +41,7 @@ from routemq_runtime.worker.spec import SlotSpec, instance_id, safe_name, slot_c
 
 if TYPE_CHECKING:
     from routemq_runtime.supervisor.fleet import Fleet
+    from routemq_runtime.worker.process import Worker
 
 logger = logging.getLogger("routemq.supervisor")
 
@@ -50,7 +56,7 @@ def _group_slug(group: str) -> str:
     return safe_name(group, "group")
 
 
-class WorkerManager:
+class WorkerManager(WorkerControl):
     """Run a router's routes in supervised worker processes (one per slot).
 
     ``run()`` supervises in the calling process and blocks until SIGTERM/SIGINT (what
@@ -58,9 +64,11 @@ class WorkerManager:
     same in a forked supervisor process and returns at once; ``stop_workers()`` drains it. This
     lets several managers with different group names run side by side from one program.
 
-    Slot counts: each shared route gets ``num_workers`` slots when given, else ``WORKER_COUNT``
-    when set, else its own ``worker_count``. Non-shared routes share one extra slot with
-    ordinary subscriptions. With ``WORKER_AUTO_SCALE`` the counts then move between
+    Slot counts: ``num_workers`` when given, else ``WORKER_COUNT`` when set, is the number of
+    shared-route worker processes in total, shared out over the shared routes in proportion to
+    their ``worker_count`` (at least one each); without either each shared route gets its own
+    ``worker_count``. Non-shared routes share one extra slot with ordinary subscriptions.
+    With ``WORKER_AUTO_SCALE`` the counts then move between
     ``WORKER_MIN_COUNT`` and ``WORKER_MAX_COUNT``.
     """
 
@@ -79,6 +87,7 @@ class WorkerManager:
         heartbeat_timeout: float | None = None,
         health_host: str | None = None,
         retire_signal: int | None = None,
+        worker_class: type[Worker] | None = None,
     ) -> None:
         # Before anything can import prometheus_client: multiprocess mode is chosen at import.
         self.metrics_dir = ensure_metrics_dir()
@@ -101,6 +110,9 @@ class WorkerManager:
         self._run_slot: SlotTarget | None = None
         self._parent_pid: int | None = None
         self._background_pid: int | None = None
+        self._handle_file: HandleFile | None = None
+        #: What each worker process runs (a subclass of the page's ``WorkerProcess``).
+        self.worker_class = worker_class
         self._done = threading.Event()
 
     # ------------------------------------------------------------------ routes and plan
@@ -135,7 +147,7 @@ class WorkerManager:
         return info
 
     def plan(self, num_workers: int | None = None) -> list[RoutePlan]:
-        """The slots this manager would run (``num_workers`` overrides every shared route)."""
+        """The slots this manager would run (``num_workers``: shared-route processes in total)."""
         return plan_routes(
             self.router,
             num_workers=num_workers if num_workers is not None else self.config.worker_count,
@@ -171,6 +183,7 @@ class WorkerManager:
             heartbeat_path=run_dir.heartbeat_path(sid),
             ready_path=run_dir.ready_path(sid),
             stale_filters=self._fleet.stale_for(client_id) if self._fleet else (),
+            worker_number=self._next_worker_number(),
         )
         return Slot(plan.key, index, sid, spec, DeathRecord(self.restart_policy))
 
@@ -223,6 +236,7 @@ class WorkerManager:
             parent_pid=self._parent_pid,
             slot_key=self._slot_key,
             fleet=self._fleet,
+            on_snapshot=self._handle_file.write if self._parent_pid else None,
         )
 
     def start_workers(self, num_workers: int | None = None) -> int:
@@ -233,6 +247,8 @@ class WorkerManager:
         self._preflight()
         self._resolve_target()
         parent = os.getpid()
+        # The forked supervisor's table reaches this process through a file (``workers``).
+        self._handle_file = HandleFile(Path(tempfile.mkdtemp(prefix="routemq-workers-")) / "w")
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -250,7 +266,10 @@ class WorkerManager:
             pid, self._background_pid = self._background_pid, None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            return wait_pid(pid, budget)
+            code = wait_pid(pid, budget)
+            if self._handle_file is not None:
+                self._handle_file.remove()
+            return code
         arbiter = self._arbiter
         if arbiter is not None and not self._done.is_set():
             arbiter.request_stop()
@@ -260,19 +279,11 @@ class WorkerManager:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for a supervisor started with ``start_workers()``; its exit code, or None."""
-        if self._background_pid is None:
-            return None
-        code = wait_pid(self._background_pid, timeout, kill=False)
-        if code is not None:
-            self._background_pid = None
+        code = wait_pid(self._background_pid, timeout, kill=False) if self._background_pid else None
+        self._background_pid = None if code is not None else self._background_pid
         return code
 
     # ------------------------------------------------------------------ what the loop holds
-
-    @property
-    def workers(self) -> list[int]:
-        """Pids of the running slot processes (in the supervising process)."""
-        return [s.pid for s in self.slots.values() if s.pid]
 
     @property
     def pid(self) -> int | None:
@@ -388,10 +399,11 @@ class WorkerManager:
         # shares their memory) instead of importing them again.
         import routemq_runtime.metrics
         import routemq_runtime.transport  # noqa: F401  (paho-mqtt)
-        from routemq_runtime.worker import run_slot
+        from routemq_runtime.worker import Worker, run_slot
 
-        self._run_slot = run_slot
+        cls = self.worker_class or Worker
+        self._run_slot = functools.partial(run_slot, worker_class=cls)
         # A slot removed by scaling down must also end its broker session (or the broker keeps
         # queueing its share of the messages for it). Plain SIGTERM drains and keeps the
         # session, for a restart.
-        return run_slot, self.retire_signal or RETIRE_SIGNAL
+        return self._run_slot, self.retire_signal or RETIRE_SIGNAL

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from routemq_runtime.routing import Router
 from routemq_runtime.routing.pattern import unique_key
+from routemq_runtime.supervisor.shares import share_out
 
 #: Key of the slot that serves every non-shared route with ordinary subscriptions.
 DIRECT_KEY = "direct"
@@ -64,7 +65,9 @@ def plan_routes(
 ) -> list[RoutePlan]:
     """Plan the slots for ``router``.
 
-    Each shared route gets ``num_workers`` slots when given, else its own ``worker_count``.
+    ``num_workers``, when given, is the number of shared-route worker processes in total: it is
+    shared out over the shared routes in proportion to their ``worker_count``, at least one
+    each (:func:`share_out`). Without it each shared route gets its own ``worker_count``.
     With ``auto_scale`` the starting count is clamped to ``[min_count, max_count]`` and scaling
     stays inside those bounds; without it the bounds are the starting count and ``max_count``
     (manual scaling with SIGTTIN/SIGTTOU never goes below one slot).
@@ -84,10 +87,11 @@ def plan_routes(
     direct = [r for r in routes if not r.shared]
     taken: set[str] = set()
     plans: list[RoutePlan] = []
-    for route in shared:
+    weights = [route.worker_count for route in shared]
+    counts = share_out(num_workers, weights) if num_workers else weights
+    for route, count in zip(shared, counts, strict=True):
         key = unique_key(route.key, taken)
         taken.add(key)
-        count = num_workers or route.worker_count
         if auto_scale:
             lo, hi = min_count, max_count
             count = max(lo, min(hi, count))

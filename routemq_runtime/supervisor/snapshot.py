@@ -24,6 +24,9 @@ class SlotView:
     state: str
     restarts: int
     adopted: bool = False
+    worker_id: int = -1
+    patterns: tuple[str, ...] = ()
+    shared: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ def take_snapshot(
             s.state,
             s.deaths.total,
             s.adopted,
+            s.spec.worker_number,
+            s.spec.route_patterns,
+            s.spec.shared,
         )
         for s in sorted(slots, key=lambda s: (s.route_key, s.index))
     )

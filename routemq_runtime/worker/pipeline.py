@@ -61,6 +61,7 @@ class MessagePipeline:
         concurrency: int,
         metrics: SlotMetrics,
         route_label: str | None = None,
+        worker_number: int | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.transport = transport
@@ -75,6 +76,9 @@ class MessagePipeline:
         self._unanswerable: set[str] = set()
         # Decided once: the check costs nothing per message when the lines are off.
         self._log_messages = config.log_messages or log.isEnabledFor(logging.DEBUG)
+        self._log_received = log.isEnabledFor(logging.DEBUG)
+        # The design page's words: "Worker 3 received: ..." / "Worker 3 finished processing".
+        self._worker_label = f"Worker {worker_id if worker_number is None else worker_number}"
 
         self.handled = 0
         self.dead_lettered = 0
@@ -108,6 +112,8 @@ class MessagePipeline:
             self._acks.append(delivery)
         self._waiting.append(delivery)
         self.metrics.received(label)
+        if self._log_received:
+            log.debug("%s received: %s", self._worker_label, message.topic)
         if not self._starting:
             self._wake_runner()
         if len(self._acks) >= self.high_water or len(self._waiting) >= self.high_water:
@@ -293,7 +299,14 @@ class MessagePipeline:
         handler = ".".join(result.route.handler_name.split(".")[-2:])
         retried = f" (attempt {attempt})" if attempt > 1 else ""
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("handled %s -> %s in %.1f ms%s", message.topic, handler, elapsed, retried)
+        log.info(
+            "%s finished processing %s -> %s in %.1f ms%s",
+            self._worker_label,
+            message.topic,
+            handler,
+            elapsed,
+            retried,
+        )
 
     async def _reject(
         self, message: InboundMessage, error: PayloadValidationError, pattern: str

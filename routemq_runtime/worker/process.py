@@ -15,6 +15,7 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR, EXIT_FAILED, EXIT_OK, RETIRE_SIGNAL
 from routemq_runtime.log import configure_from_config
@@ -22,6 +23,9 @@ from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher, Route, Router
 from routemq_runtime.worker.inherited_loop import forget_inherited_loop
 from routemq_runtime.worker.spec import SlotSpec
+
+if TYPE_CHECKING:
+    from routemq_runtime.transport import MqttTransport
 
 log = logging.getLogger("routemq.worker")
 
@@ -46,41 +50,30 @@ class Worker:
     """What runs in a worker process: the slot's transport, pipeline, heartbeat and drain."""
 
     def __init__(self, spec: SlotSpec, routes: list[Route]) -> None:
-        # Here, not at the top: paho-mqtt and prometheus-client load only in a process that runs
-        # a slot, after the supervisor chose the metrics dir (prometheus reads it on import).
+        # Here, not at the top: prometheus-client loads only in a process that runs a slot,
+        # after the supervisor chose the metrics dir (it reads it on import).
         from routemq_runtime.metrics import SlotMetrics
-        from routemq_runtime.transport import MqttTransport, Subscription
         from routemq_runtime.worker.pipeline import MessagePipeline
         from routemq_runtime.worker.publisher import SlotPublisher
 
         self.spec = spec
-        config = spec.config
-        group = spec.group if spec.shared else None
-        subscriptions = [Subscription(route.subscription(group), route.qos) for route in routes]
-        if spec.adopted:
-            subscriptions = []
-        self.metrics = SlotMetrics(spec.slot_id)
-        self.transport = MqttTransport(
-            config,
-            spec.client_id,
-            subscriptions,
-            self._on_message,
-            # MQTT 5 lets the broker know how many unacked messages this slot takes at once.
-            receive_maximum=spec.concurrency,
-            on_ready=self._on_ready,
-            on_connection_lost=self._on_connection_lost,
-            unsubscribe=spec.stale_filters,
-            once=spec.adopted,
-        )
+        self.routes = routes
+        #: The design page's names: the integer worker id and this worker's logger.
+        self.worker_id = spec.worker_number
+        self.logger = log
+        self.metrics = SlotMetrics(spec.slot_id, spec.worker_number)
+        self.router = self.setup_router()
+        self.setup_client()
         self.pipeline = MessagePipeline(
-            Dispatcher(Router().only(routes)),
+            Dispatcher(self.router),
             self.transport,
             SlotPublisher(self.transport),
             worker_id=spec.slot_id,
-            config=config,
+            config=spec.config,
             concurrency=spec.concurrency,
             metrics=self.metrics,
             route_label=routes[0].pattern if len(routes) == 1 else None,
+            worker_number=spec.worker_number if spec.worker_number >= 0 else None,
         )
         self._stop: asyncio.Event | None = None
         self._stop_signal: int | None = None
@@ -88,10 +81,54 @@ class Worker:
         self.session_ended = False
         self._reported_reconnects = 0
 
+    # -- hooks a subclass may override (the design page's WorkerProcess) ---------------------
+
+    def setup_router(self) -> Router:
+        """The router this worker dispatches with: its slot's routes only."""
+        return Router().only(self.routes)
+
+    def setup_client(self) -> None:
+        """Build ``self.client`` (``self.transport``): one MQTT connection, stable client id."""
+        # Here: paho-mqtt loads only in a process that runs a slot.
+        from routemq_runtime.transport import MqttTransport, Subscription
+
+        spec = self.spec
+        group = spec.group if spec.shared else None
+        subscriptions = [
+            Subscription(route.subscription(group), route.qos) for route in self.routes
+        ]
+        # A subclass's _on_message gets every message; the plain path skips the extra call.
+        overridden = type(self)._on_message is not Worker._on_message
+        self.transport = MqttTransport(
+            spec.config,
+            spec.client_id,
+            [] if spec.adopted else subscriptions,
+            self._receive if overridden else self._submit,
+            # MQTT 5 lets the broker know how many unacked messages this slot takes at once.
+            receive_maximum=spec.concurrency,
+            on_ready=self._on_ready,
+            on_connection_lost=self._on_connection_lost,
+            unsubscribe=spec.stale_filters,
+            once=spec.adopted,
+        )
+
+    @property
+    def client(self) -> MqttTransport:
+        return self.transport
+
+    def _on_message(self, client: object, userdata: object, msg: InboundMessage) -> None:
+        """Take one message (``msg.topic``, ``msg.payload``): queue it for the handlers.
+
+        Runs on the network thread and only queues (handling and the ack happen later)."""
+        self.pipeline.submit(msg)
+
     # -- transport callbacks -------------------------------------------------------------------
 
-    def _on_message(self, message: InboundMessage) -> None:
+    def _submit(self, message: InboundMessage) -> None:
         self.pipeline.submit(message)
+
+    def _receive(self, message: InboundMessage) -> None:
+        self._on_message(self.transport, None, message)
 
     def _on_ready(self, ready: bool) -> None:
         if ready and not self._retiring:
@@ -253,9 +290,11 @@ class Worker:
             await asyncio.sleep(_TICK)
 
 
-def run_slot(spec: SlotSpec, router: Router) -> int:
-    """Serve ``spec`` in this process until SIGTERM/SIGINT; returns the exit code."""
-    configure_from_config(spec.config, worker=spec.slot_id)
+def run_slot(spec: SlotSpec, router: Router, worker_class: type[Worker] = Worker) -> int:
+    """Serve ``spec`` in this process with a ``worker_class`` until SIGTERM/SIGINT; returns
+    the exit code."""
+    number = spec.worker_number if spec.worker_number >= 0 else None
+    configure_from_config(spec.config, worker=spec.slot_id, worker_number=number)
     try:
         routes = [router.find(pattern) for pattern in spec.route_patterns]
     except KeyError as error:
@@ -263,7 +302,7 @@ def run_slot(spec: SlotSpec, router: Router) -> int:
         return EXIT_BOOT_ERROR
     forget_inherited_loop()
     try:
-        worker = Worker(spec, routes)
+        worker = worker_class(spec, routes)
     except OSError as error:  # ssl.SSLError too: TLS files are loaded when the client is built
         files = spec.config.tls_files()
         named = ", ".join(f"{k}={v!r}" for k, v in files.items() if v) or "no TLS files set"

@@ -55,6 +55,9 @@ class SlotSpec:
     stale_filters: tuple[str, ...] = ()
     #: A session left behind by a slot that is gone: connect as it, handle what it holds, end it.
     adopted: bool = False
+    #: The slot's small integer id (0, 1, 2, ...), the design page's ``worker_id``: logged as
+    #: ``Worker-{n}``, keyed by ``WorkerMetrics``; -1 for a slot that only retires a session.
+    worker_number: int = -1
 
     def __post_init__(self) -> None:
         if not self.route_patterns:

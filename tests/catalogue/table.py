@@ -435,6 +435,15 @@ CONFIG = [
         _env(WORKER_AUTO_SCALE="maybe"),
     ),
     Row(
+        "WORKER_MESSAGES_PER_SECOND",
+        "Config",
+        "`WORKER_MESSAGES_PER_SECOND=0`",
+        "WORKER_MESSAGES_PER_SECOND='0' must be at least 0.001",
+        2,
+        "env",
+        _env(WORKER_MESSAGES_PER_SECOND="0"),
+    ),
+    Row(
         "WORKER_MIN_COUNT",
         "Config",
         "`WORKER_MIN_COUNT=0`",

@@ -45,16 +45,17 @@ def test_without_workers_every_route_gets_one_shared_slot(app):
     assert run.stop()[0] == 0
 
 
-def test_workers_use_route_counts_and_num_workers_overrides_them(app):
+def test_workers_use_route_counts_and_num_workers_is_their_total(app):
     run = app.start("--workers")
     p = app.prefix
     slots = run.wait_ready(count=6)
     assert routes_by_key(slots) == {f"{p}-jobs-kind": 3, f"{p}-other-kind": 2, "direct": 1}
     assert run.stop()[0] == 0
 
-    run = app.start("--num-workers", "2", "--group", "blue")
-    slots = run.wait_ready(count=5)
-    assert routes_by_key(slots) == {f"{p}-jobs-kind": 2, f"{p}-other-kind": 2, "direct": 1}
+    # 7 in total, shared 3:2 -> 4 and 3 (plus the slot of the non-shared routes).
+    run = app.start("--num-workers", "7", "--group", "blue")
+    slots = run.wait_ready(count=8)
+    assert routes_by_key(slots) == {f"{p}-jobs-kind": 4, f"{p}-other-kind": 3, "direct": 1}
     assert f"subscribed: $share/blue/{p}/jobs/+" in run.output()
     assert run.stop()[0] == 0
 

@@ -140,13 +140,14 @@ def test_slots_per_route_are_real_and_share_their_route_evenly(make_app, publish
     assert set(per_worker(records, direct)) == {"direct-0"}
     assert len(records) == len({i for _, _, i in records}), "no duplicates without failures"
 
-    # Each slot subscribed to its own route only.
+    # Each slot subscribed to its own route only; its lines carry Worker-{n} and the slot id
+    # (integer ids in the order of the plan: jobs 0-2, other 3-4, the non-shared routes 5).
     out = run.output()
     group = app.env["MQTT_GROUP_NAME"]
     for i in range(3):
-        line = f"[{app.prefix}-jobs-kind-{i}] routemq.transport: subscribed: $share/{group}/"
-        assert f"{line}{app.prefix}/jobs/+" in out
-    assert f"[direct-0] routemq.transport: subscribed: {app.prefix}/direct/+" in out
+        line = f"[Worker-{i} {app.prefix}-jobs-kind-{i}] routemq.transport: subscribed: $share/"
+        assert f"{line}{group}/{app.prefix}/jobs/+" in out
+    assert f"[Worker-5 direct-0] routemq.transport: subscribed: {app.prefix}/direct/+" in out
 
     route = f"{app.prefix}/jobs/{{kind}}"
     wait_for(

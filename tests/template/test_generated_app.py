@@ -278,3 +278,17 @@ def test_default_deployment_leaves_no_session_stranded(rendered_app: Path) -> No
     readme = (rendered_app / "README.md").read_text()
     assert "ROUTEMQ_RETIRE_GRACE" in readme
     assert "where zero loss" not in readme.lower()
+
+
+def test_worker_count_and_group_reach_the_image_and_the_pods(rendered_app: Path) -> None:
+    """As the design page deploys workers: WORKER_COUNT in the image, both in the pod env."""
+    dockerfile = (rendered_app / "Dockerfile").read_text()
+    assert "WORKER_COUNT=2" in dockerfile
+    docs = manifests(rendered_app)
+    for kind_file in ("deployment.yaml", "statefulset.yaml"):
+        [workload] = [d for d in docs[kind_file] if d["kind"] in ("Deployment", "StatefulSet")]
+        [container] = workload["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["WORKER_COUNT"]["value"] == "2"
+        group = env["MQTT_GROUP_NAME"]["valueFrom"]["configMapKeyRef"]
+        assert group == {"name": "my-routemq-app-config", "key": "MQTT_GROUP_NAME"}

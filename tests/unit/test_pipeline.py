@@ -264,7 +264,8 @@ def _handled_lines(caplog: Any, config: Config, level: int) -> list[str]:
         await until(lambda: pipeline.settled)
 
     run(scenario)
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("handled ")]
+    lines = [r.getMessage() for r in caplog.records]
+    return [line for line in lines if line.startswith("Worker w-0 finished processing ")]
 
 
 def test_a_line_per_handled_message_only_when_asked(caplog: Any) -> None:
@@ -273,10 +274,12 @@ def test_a_line_per_handled_message_only_when_asked(caplog: Any) -> None:
     asked = Config(retry_max_attempts=3, retry_base_delay=0.0, log_messages=True)
     lines = _handled_lines(caplog, asked, logging.INFO)
     assert [line.split(" in ")[0] for line in lines] == [
-        "handled jobs/run -> <locals>.handle",
-        "handled jobs/run -> <locals>.handle",
+        "Worker w-0 finished processing jobs/run -> <locals>.handle",
+        "Worker w-0 finished processing jobs/run -> <locals>.handle",
     ]
     assert lines[1].endswith(" ms (attempt 2)") and lines[0].endswith(" ms")
     caplog.clear()
-    # At DEBUG the lines are there without the setting.
+    # At DEBUG the lines are there without the setting, with a received line per message.
     assert len(_handled_lines(caplog, CONFIG, logging.DEBUG)) == 2
+    received = [r.getMessage() for r in caplog.records if " received: " in r.getMessage()]
+    assert received == ["Worker w-0 received: jobs/run"] * 2

@@ -38,9 +38,14 @@ def test_plan_follows_route_counts_and_puts_non_shared_routes_in_one_slot():
     assert (direct.shared, direct.count, direct.clamp(7)) == (False, 1, 1)
 
 
-def test_num_workers_overrides_every_shared_route_and_auto_scale_clamps():
-    plans = plan_routes(make_router(), num_workers=2)
+def test_num_workers_is_a_total_shared_out_by_worker_count_and_auto_scale_clamps():
+    # num_workers counts processes in total (the page's meaning), not per route.
+    plans = plan_routes(make_router(), num_workers=8)
+    assert [p.count for p in plans if p.shared] == [3, 5]
+    plans = plan_routes(make_router(), num_workers=4)
     assert [p.count for p in plans if p.shared] == [2, 2]
+    plans = plan_routes(make_router(), num_workers=1)  # at least one each
+    assert [p.count for p in plans if p.shared] == [1, 1]
     plans = plan_routes(make_router(), auto_scale=True, min_count=2, max_count=4)
     shared = {p.key: p for p in plans if p.shared}
     assert shared["telemetry-bulk"].count == 4

@@ -23,7 +23,10 @@ def run_app(
             "-n",
             min=1,
             metavar="N",
-            help="Processes per shared route (implies --workers; overrides WORKER_COUNT).",
+            help=(
+                "Worker processes in total, shared out over the shared routes by their "
+                "worker_count, at least one each (implies --workers; overrides WORKER_COUNT)."
+            ),
         ),
     ] = None,
     group: Annotated[
