@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from routemq_cli.commands.app_dir import find_app_dir
+from routemq_cli.commands.app_routes import load_app
 from routemq_cli.commands.output import action, fail
-from routemq_cli.generators.errors import GeneratorError
 
 
 def docs_asyncapi(
@@ -21,23 +20,10 @@ def docs_asyncapi(
     ] = None,
 ) -> None:
     """Write an AsyncAPI 3.0 document of the app: broker, topics, payload schemas, replies."""
-    try:
-        app_dir = find_app_dir()
-    except GeneratorError as error:
-        fail(error)
+    app_dir, router, config = load_app()
     # Heavy imports inside the command: other commands must not pay for them.
-    from routemq_runtime.app_loader import load_app_router
     from routemq_runtime.asyncapi import asyncapi_document
-    from routemq_runtime.config import Config, ConfigError
 
-    try:
-        router = load_app_router(app_dir)
-    except Exception as error:
-        fail(f"could not load the app's routes: {type(error).__name__}: {error}")
-    try:
-        config = Config.from_env(env_file=app_dir / ".env")
-    except ConfigError as error:
-        fail(f"invalid configuration: {error}", hint="fix the variables in .env or the environment")
     title, version = app_identity(app_dir, config.app_name)
     document = asyncapi_document(router, config, title=title, version=version)
     text = render_yaml(document) if as_yaml else json.dumps(document, indent=2) + "\n"

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from routemq_cli.commands.app_dir import find_app_dir
-from routemq_cli.commands.output import fail, table
-from routemq_cli.generators.errors import GeneratorError
+from routemq_cli.commands.app_routes import load_app
+from routemq_cli.commands.output import table
 
 if TYPE_CHECKING:
     from routemq_runtime.routing import Route
@@ -57,22 +56,8 @@ def route_list(
 
     Example: routemq route:list --path sensors --handler SensorController
     """
-    try:
-        app_dir = find_app_dir()
-    except GeneratorError as error:
-        fail(error)
-    # The runtime loads routers without paho-mqtt, so listing stays quick.
-    from routemq_runtime.app_loader import load_app_router
-    from routemq_runtime.config import Config, ConfigError
-
-    try:
-        router = load_app_router(app_dir)
-    except Exception as error:
-        fail(f"could not load the app's routes: {type(error).__name__}: {error}")
-    try:
-        group = Config.from_env(env_file=app_dir / ".env").mqtt_group_name
-    except ConfigError as error:
-        fail(f"invalid configuration: {error}", hint="fix the variables in .env or the environment")
+    app_dir, router, config = load_app()
+    group = config.mqtt_group_name
     routes = [describe(route, group, app_dir) for route in router.routes]
     routes = [r for r in routes if selected(r, path, handler)]
     if as_json:
