@@ -12,8 +12,9 @@ import argparse
 import asyncio
 import json
 import platform
-import statistics
 import time
+
+from rate_table import print_rates
 
 from routemq_runtime import Router, __version__
 from routemq_runtime.testing import TestClient
@@ -92,22 +93,9 @@ def main() -> None:
             rates[name].append(asyncio.run(measure(count, args.messages, spread)))
         print(f"run {run + 1}/{args.runs} done", flush=True)
 
-    baseline = statistics.median(rates["1 route"])
     print(f"\nrouting dispatch through TestClient ({args.messages} msgs x {args.runs} runs)")
     print(f"python {platform.python_version()}, routemq-runtime {__version__}\n")
-    print("| configuration | median msg/s | min | max | ratio vs 1 route |")
-    print("|---|---:|---:|---:|---:|")
-    results = {}
-    for name, values in rates.items():
-        median = statistics.median(values)
-        results[name] = {"median": median, "runs": values, "ratio": median / baseline}
-        print(
-            f"| {name} | {median:,.0f} | {min(values):,.0f} | {max(values):,.0f} "
-            f"| {median / baseline:.2f}x |"
-        )
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    print_rates(rates, "1 route", "configuration", args.json)
 
 
 if __name__ == "__main__":

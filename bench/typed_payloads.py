@@ -24,10 +24,11 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, TypedDict
+
+from rate_table import print_rates
 
 from routemq_runtime import __version__
 from routemq_runtime.routing import Dispatcher, InboundMessage, Router
@@ -122,23 +123,11 @@ def main() -> None:
             rates[name].append(asyncio.run(measure(handler, args.messages)))
         print(f"run {run + 1}/{args.runs} done", flush=True)
 
-    baseline = statistics.median(rates.get("untyped") or next(iter(rates.values())))
     load = os.getloadavg()[0]
     print(f"\ndispatch of a ~100-byte JSON reading ({args.messages} msgs x {args.runs} runs)")
     print(f"python {platform.python_version()}, routemq-runtime {__version__}, load {load:.2f}\n")
-    print("| payload | median msg/s | min | max | ratio vs untyped |")
-    print("|---|---:|---:|---:|---:|")
-    results = {}
-    for name, values in rates.items():
-        median = statistics.median(values)
-        results[name] = {"median": median, "runs": values, "ratio": median / baseline}
-        print(
-            f"| {name} | {median:,.0f} | {min(values):,.0f} | {max(values):,.0f} "
-            f"| {median / baseline:.2f}x |"
-        )
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    baseline = "untyped" if "untyped" in rates else next(iter(rates))
+    print_rates(rates, baseline, "payload", args.json)
 
 
 if __name__ == "__main__":
