@@ -176,23 +176,28 @@ class FailedStore:
         record.total_attempts = int(earlier[2]) + record.attempts
         db.execute("DELETE FROM retried_messages WHERE failure_id = ?", (earlier[0],))
 
-    def retried(self, record: FailedMessage) -> None:
-        """The broker took ``record`` again: remove it, and remember its history in case it
-        fails once more."""
+    def retrying(self, records: Iterable[FailedMessage]) -> None:
+        """Remember these entries' history before they are sent again: a retry can fail again
+        (and be stored) before the broker's confirmation of the retry has even been read."""
         now = time.time()
         with self._write() as db:
-            db.execute("DELETE FROM failed_messages WHERE id = ?", (record.id,))
-            db.execute(
-                "INSERT OR REPLACE INTO retried_messages VALUES (?, ?, ?, ?, ?)",
-                (
-                    record.failure_id,
-                    record.digest,
-                    json.dumps([*record.history, record.summary()]),
-                    record.total_attempts,
-                    now,
-                ),
-            )
+            for record in records:
+                db.execute(
+                    "INSERT OR REPLACE INTO retried_messages VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.failure_id,
+                        record.digest,
+                        json.dumps([*record.history, record.summary()]),
+                        record.total_attempts,
+                        now,
+                    ),
+                )
             db.execute("DELETE FROM retried_messages WHERE retried_at < ?", (now - HISTORY_KEPT,))
+
+    def retried(self, record: FailedMessage) -> None:
+        """The broker confirmed ``record``'s message again: the entry goes."""
+        with self._write() as db:
+            db.execute("DELETE FROM failed_messages WHERE id = ?", (record.id,))
 
     def forget(self, ids: Iterable[int]) -> int:
         """Remove these entries; how many there were."""

@@ -120,6 +120,7 @@ def failed_retry(
         else:
             records = known(store, ids_of(ids or []))
         assert store is not None
+        store.retrying(records)
         with reporting_broker_errors(config):
             missed = replay(config, records, store.retried)
     for record in records:
