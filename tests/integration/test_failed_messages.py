@@ -122,3 +122,29 @@ def test_failures_are_kept_counted_and_retried_with_their_properties(tmp_path, m
     finally:
         observer.close()
         app.cleanup()
+
+
+def test_a_store_that_cannot_be_written_loses_nothing(tmp_path, mosquitto):
+    app = RecordingApp(tmp_path / "app", mosquitto, ROUTER, ROUTEMQ_RETRY_MAX_ATTEMPTS="1")
+    junk = app.root / "storage" / "failed.sqlite3"
+    junk.parent.mkdir()
+    junk.write_bytes(b"my notes\n" * 100)
+    observer = Observer(mosquitto, prefix="failed-junk")
+    try:
+        run = app.start()
+        run.wait_ready(timeout=20)
+        observer.publish(app.topic("jobs/kept"), b"\xfe\xff")
+        wait_for(lambda: "failed messages are not being stored" in run.output(), 20, "the error")
+        assert "is not a failed-message store" in run.output()
+        assert run.stop()[0] == 0
+        assert junk.read_bytes() == b"my notes\n" * 100  # left as it was
+
+        junk.rename(junk.with_suffix(".mine"))  # the operator moves it away
+        run = app.start()
+        run.wait_ready(timeout=20)
+        wait_for(lambda: len(listed(app)) == 1, 20, "the waiting dead letter stored")
+        assert listed(app)[0]["payload_encoding"] == "base64"
+        assert run.stop()[0] == 0
+    finally:
+        observer.close()
+        app.cleanup()
