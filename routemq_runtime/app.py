@@ -30,6 +30,7 @@ from pathlib import Path
 
 from routemq_runtime.app_loader import load_app_router, prepare_app_path
 from routemq_runtime.config import Config, ConfigError
+from routemq_runtime.failed.store import anchored
 from routemq_runtime.lifecycle import EXIT_FAILED, EXIT_USAGE
 from routemq_runtime.log import configure_from_config
 from routemq_runtime.routing import RouteDefinitionError, Router, RouterLoadError
@@ -118,7 +119,8 @@ def main(argv: Sequence[str] | None = None, app_dir: str | os.PathLike[str] | No
 def _prepare(directory: Path, group: str | None) -> tuple[Path, Config]:
     """The app directory (importable, its .env loaded) and the configuration it runs with."""
     directory = prepare_app_path(directory)
-    config = Config.from_env(env_file=directory / ".env")
+    # The store of failed messages lives in the app's directory, whatever the working one.
+    config = anchored(Config.from_env(env_file=directory / ".env"), directory)
     if group:
         # The same as MQTT_GROUP_NAME: one group, the same client ids either way.
         config = dataclasses.replace(config, mqtt_group_name=group)

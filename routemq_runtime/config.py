@@ -97,6 +97,19 @@ def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse_optional
 
 
+#: Where failed messages are kept unless ROUTEMQ_FAILED_STORE says otherwise (relative to the app).
+DEFAULT_FAILED_STORE = "sqlite:///storage/failed.sqlite3"
+
+
+def _store_url(text: str) -> str:
+    value = text.strip()
+    if value.lower() == "none":
+        return "none"
+    if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+        raise _Invalid("must be sqlite:///PATH (relative to the app) or none")
+    return value
+
+
 def _env(name: str, parse: Callable[[str], Any], default: Any, **extra: Any) -> Any:
     return field(default=default, metadata={"env": name, "parse": parse, **extra})
 
@@ -146,6 +159,8 @@ class Config:
     presence_prefix: str = _env("ROUTEMQ_PRESENCE_PREFIX", _non_empty, "routemq/presence")
     retire_grace: float = _env("ROUTEMQ_RETIRE_GRACE", _number(), 60.0)
     probe_timeout: float = _env("ROUTEMQ_PROBE_TIMEOUT", _number(0.1), 5.0)
+    # The app's store of failed messages (routemq failed:*); "none" leaves them in the broker.
+    failed_store: str = _env("ROUTEMQ_FAILED_STORE", _store_url, DEFAULT_FAILED_STORE)
 
     def __post_init__(self) -> None:
         problems = _value_problems(vars(self))

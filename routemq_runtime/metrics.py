@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from routemq_runtime.prometheus_internals import BatchedHistogram
 
@@ -98,6 +101,27 @@ def _families(registry: CollectorRegistry | None) -> list:
     if multiprocess_enabled() and not _MULTIPROCESS_AT_IMPORT:
         families += list(REGISTRY.collect())
     return families
+
+
+#: Failed messages in the app's store, per route (``routemq failed:list``); read at scrape time.
+FAILED_STORED_NAME = "routemq_failed_messages"
+
+
+class FailedMessagesCollector:
+    """The stored-failures gauge: the store is the truth, so it is read on each scrape."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Any]:
+        gauge = GaugeMetricFamily(
+            FAILED_STORED_NAME,
+            "Failed messages kept in the app's store (routemq failed:list), per route.",
+            labels=["route"],
+        )
+        for route, count in sorted(self.counts.items()):
+            gauge.add_metric([route], count)
+        yield gauge
 
 
 def multiprocess_enabled() -> bool:

@@ -24,6 +24,7 @@ HELP = "Create, scaffold and run [bold]RouteMQ[/bold] apps: MQTT routing with wo
 GENERATORS = "Generators"
 APP = "App"
 PROJECT = "Project"
+FAILED = "Failed messages"
 
 # name: (module in routemq_cli.commands, function, help panel, skips pydantic coercion)
 COMMANDS: dict[str, tuple[str, str, str, bool]] = {
@@ -40,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str, str, bool]] = {
     "docs:asyncapi": ("docs_asyncapi", "docs_asyncapi", APP, True),
     "doctor": ("doctor", "doctor", APP, False),
     "completion": ("completion", "completion", APP, False),
+    "failed:list": ("failed", "failed_list", FAILED, False),
+    "failed:show": ("failed", "failed_show", FAILED, False),
+    "failed:retry": ("failed", "failed_retry", FAILED, False),
+    "failed:forget": ("failed", "failed_forget", FAILED, False),
+    "failed:flush": ("failed", "failed_flush", FAILED, False),
     "new": ("new", "new", PROJECT, False),
     "upgrade": ("upgrade", "upgrade", PROJECT, False),
 }

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from routemq_runtime.config import Config
+from routemq_runtime.failed.keeper import DeadLetterKeeper, start_keeper
 from routemq_runtime.lifecycle import EXIT_BOOT_ERROR
 from routemq_runtime.presence.beacon import Beacon
 from routemq_runtime.presence.record import Filter, Layout
@@ -77,6 +78,7 @@ class Fleet:
         self._finished: set[str] = set()
         self._stopped = threading.Event()
         self._beacon_started = False
+        self.keeper: DeadLetterKeeper | None = None
 
     # -- before the first slot -------------------------------------------------------------------
 
@@ -166,9 +168,11 @@ class Fleet:
             present = hold_subscription(self.plan.config, client_id, dlq)
         except (OSError, TimeoutError) as error:
             log.warning("could not keep the dead-letter session %r: %s", client_id, error)
-            return
-        if not present:
-            log.info("dead letters are kept in session %r (%s)", client_id, dlq)
+        else:
+            if not present:
+                log.info("dead letters are kept in session %r (%s)", client_id, dlq)
+        finally:
+            self.keeper = start_keeper(self.plan.config, client_id)
 
     def stale_for(self, client_id: str) -> tuple[str, ...]:
         """Every filter this client id's session had last time (the worker keeps the current)."""
@@ -263,5 +267,7 @@ class Fleet:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self.keeper is not None:
+            self.keeper.stop()
         if self._beacon_started:
             self.beacon.stop()

@@ -84,7 +84,26 @@ def readiness(source: HealthSource) -> tuple[bool, dict[str, Any]]:
     return ok, {**body, "group": source.group_name, "slots": slots}
 
 
-def render_metrics() -> tuple[bytes, str]:
+def failed_counts(source: HealthSource) -> dict[str, int] | None:
+    """Stored failed messages per route; None when the app keeps no store or it cannot be read."""
+    # Here: only a supervisor with a health port reads the store.
+    from routemq_runtime.failed.store import StoreError, open_store, store_path
+
+    config = getattr(source, "config", None)
+    path = store_path(config) if config is not None else None
+    if path is None:
+        return None
+    if not path.exists():
+        return {}
+    try:
+        with open_store(path) as store:
+            return store.counts()
+    except StoreError as error:
+        logger.warning("cannot count failed messages: %s", error)
+        return None
+
+
+def render_metrics(failed: dict[str, int] | None = None) -> tuple[bytes, str]:
     # Here, not at the top: prometheus-client picks multiprocess mode when first imported, and
     # the supervisor sets PROMETHEUS_MULTIPROC_DIR before that.
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -93,6 +112,10 @@ def render_metrics() -> tuple[bytes, str]:
     # A fresh registry per scrape: the collector reads every process's files each time.
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
+    if failed is not None:
+        from routemq_runtime.metrics import FailedMessagesCollector  # after the multiproc dir
+
+        registry.register(FailedMessagesCollector(failed))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
@@ -110,9 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200 if ok else 503, body)
             elif path == "/readyz":
                 ok, body = readiness(source)
+                body["failed_messages"] = failed_counts(source)
                 self._json(200 if ok else 503, body)
             elif path == "/metrics":
-                data, content_type = render_metrics()
+                data, content_type = render_metrics(failed_counts(source))
                 self._send(200, data, content_type)
             else:
                 self._json(404, {"error": f"no such endpoint: {path}"})

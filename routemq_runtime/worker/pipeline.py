@@ -375,6 +375,7 @@ class MessagePipeline:
             worker=self.worker_id,
             qos=message.qos,
             details=details,
+            properties=message.properties,
         )
         topic = dead_letter_topic(self.config.dlq_prefix, message.topic)
         # QoS 1 and confirmed before the original is acked: the message is never in neither place.

@@ -624,6 +624,15 @@ CONFIG = [
         _env(ROUTEMQ_DLQ_KEEP="maybe"),
     ),
     Row(
+        "ROUTEMQ_FAILED_STORE",
+        "Config",
+        "`ROUTEMQ_FAILED_STORE=postgres://db/failed`",
+        "ROUTEMQ_FAILED_STORE='postgres://db/failed' must be sqlite:///PATH",
+        2,
+        "env",
+        _env(ROUTEMQ_FAILED_STORE="postgres://db/failed"),
+    ),
+    Row(
         "ROUTEMQ_PRESENCE_PREFIX-wildcard",
         "Config",
         "`ROUTEMQ_PRESENCE_PREFIX=p/#`",
@@ -711,6 +720,43 @@ ARGS = [
 ]
 
 NEW = [
+    Row(
+        "failed-not-a-store",
+        "CLI",
+        "`routemq failed:list` with a `storage/failed.sqlite3` that is no store",
+        "is not a failed-message store (file is not a database)",
+        1,
+        "cli",
+        {"argv": ["failed:list"], "where": "app_with_bad_store"},
+        outcome="exit 1; the file is left as it was",
+    ),
+    Row(
+        "failed-unknown-id",
+        "CLI",
+        "`routemq failed:show 7` with no stored failures",
+        "there are no failed messages (the store is empty)",
+        1,
+        "cli",
+        {"argv": ["failed:show", "7"], "where": "app"},
+    ),
+    Row(
+        "failed-bad-id",
+        "CLI",
+        "`routemq failed:forget x1`",
+        "'x1' is not a failed-message id",
+        1,
+        "cli",
+        {"argv": ["failed:forget", "x1"], "where": "app"},
+    ),
+    Row(
+        "failed-bad-duration",
+        "CLI",
+        "`routemq failed:flush --older-than soon`",
+        "--older-than 'soon' is not a duration",
+        1,
+        "cli",
+        {"argv": ["failed:flush", "--older-than", "soon"], "where": "app"},
+    ),
     Row(
         "new-non-empty",
         "`routemq new`",

@@ -148,10 +148,13 @@ def check_cli(row: Row, tmp_path: Path) -> None:
     if where == "non_empty_demo":
         (cwd / "demo").mkdir()
         (cwd / "demo" / "notes.txt").write_text("mine\n")
-    elif where in ("app", "app_with_sensor"):
+    elif where in ("app", "app_with_sensor", "app_with_bad_store"):
         make_app(cwd)
         if where == "app_with_sensor":
             (cwd / "app" / "controllers" / "sensor_controller.py").write_text("# mine\n")
+        if where == "app_with_bad_store":
+            (cwd / "storage").mkdir()
+            (cwd / "storage" / "failed.sqlite3").write_text("my notes, not a database\n" * 20)
     before = snapshot(tmp_path)
     result = run_routemq(row.setup["argv"], cwd)
     output = result.stdout + result.stderr

@@ -41,10 +41,18 @@ def test_help_groups_commands_in_panels(tmp_path: Path) -> None:
             "doctor",
             "completion",
         ],
+        "Failed messages": [
+            "failed:list",
+            "failed:show",
+            "failed:retry",
+            "failed:forget",
+            "failed:flush",
+        ],
         "Project": ["new", "upgrade"],
     }
     starts = {name: text.index(f"─ {name} ─") for name in panels}
     assert starts["Generators"] < starts["App"] < starts["Project"]
+    assert starts["App"] < starts["Failed messages"] < starts["Project"]
     ends = [*sorted(starts.values()), len(text)]
     for name, commands in panels.items():
         section = text[starts[name] : ends[ends.index(starts[name]) + 1]]

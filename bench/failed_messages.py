@@ -1,0 +1,97 @@
+"""What keeping failures costs the happy path: one worker pipeline handling messages of which
+0 % and 1 % fail (one attempt each, then dead-lettered), side by side in alternating rounds.
+
+Storing is not on this path: the worker publishes the dead letter (QoS 1, confirmed) as before,
+and the app's keeper stores it in the supervisor process. What the worker pays per failure is
+the envelope: its id, traceback and the message's properties. The transport is in memory, so
+the numbers are the pipeline's, not the broker's.
+
+Run: ``python bench/failed_messages.py [--messages N] [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from routemq_runtime import Config, Router
+from routemq_runtime.log import configure_logging
+from routemq_runtime.message import InboundMessage
+from routemq_runtime.routing import Dispatcher
+from routemq_runtime.testing import MemoryPublisher
+from routemq_runtime.worker.pipeline import MessagePipeline
+from tests.support.fakes import FakeTransport, RecordingMetrics
+
+
+def router(fail_every: int) -> Router:
+    routes = Router()
+
+    def process(n: int, payload: dict) -> None:
+        if fail_every and n % fail_every == 7:
+            raise RuntimeError(f"failure for {n}")
+
+    routes.on("jobs/{n:int}", process, qos=1)
+    return routes
+
+
+def rate(messages: int, fail_every: int) -> float:
+    """Messages per second through the pipeline."""
+    config = Config(retry_max_attempts=1)
+    body = json.dumps({"temperature": 21.5}).encode()
+    inbound = [
+        InboundMessage(f"jobs/{n}", body, 1, False, None, n % 65535 + 1) for n in range(messages)
+    ]
+
+    async def scenario() -> float:
+        transport = FakeTransport()
+        pipeline = MessagePipeline(
+            Dispatcher(router(fail_every)),
+            transport,  # type: ignore[arg-type]
+            MemoryPublisher(),
+            worker_id="bench-0",
+            config=config,
+            concurrency=100,
+            metrics=RecordingMetrics(),  # type: ignore[arg-type]
+        )
+        started = time.perf_counter()
+        for message in inbound:
+            pipeline.submit(message)
+            if len(transport.acks) % 1000 == 0:
+                await asyncio.sleep(0)
+        while not pipeline.settled:
+            await asyncio.sleep(0)
+        return messages / (time.perf_counter() - started)
+
+    return asyncio.run(scenario())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with open(os.devnull, "w") as sink:
+        configure_logging("INFO", worker="bench-0", stream=sink)
+        samples: dict[int, list[float]] = {0: [], 100: []}
+        for _ in range(args.rounds):
+            for fail_every in samples:
+                samples[fail_every].append(rate(args.messages, fail_every))
+    ok, failing = statistics.median(samples[0]), statistics.median(samples[100])
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'failing':<10}{'msg/s':>10}{'x 0 %':>8}{'µs/msg':>9}")
+    for case, value in (("0 %", ok), ("1 %", failing)):
+        print(f"{case:<10}{value:>10,.0f}{value / ok:>8.2f}{1e6 / value:>9.1f}")
+
+
+if __name__ == "__main__":
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
+    main()
