@@ -11,24 +11,20 @@ Run: ``python bench/log_messages.py [--messages N] [--rounds N]``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline_feed import pipeline_rate
+
 from routemq_runtime import Config, Router
 from routemq_runtime.log import configure_logging
 from routemq_runtime.message import InboundMessage
-from routemq_runtime.routing import Dispatcher
-from routemq_runtime.testing import MemoryPublisher
-from routemq_runtime.worker.pipeline import MessagePipeline
-from tests.support.fakes import FakeTransport, RecordingMetrics
 
 
 def router() -> Router:
@@ -50,27 +46,7 @@ def rate(messages: int, log_messages: bool) -> float:
         for n in range(messages)
     ]
 
-    async def scenario() -> float:
-        transport = FakeTransport()
-        pipeline = MessagePipeline(
-            Dispatcher(router()),
-            transport,  # type: ignore[arg-type]
-            MemoryPublisher(),
-            worker_id="bench-0",
-            config=config,
-            concurrency=100,
-            metrics=RecordingMetrics(),  # type: ignore[arg-type]
-        )
-        started = time.perf_counter()
-        for message in inbound:
-            pipeline.submit(message)
-            if len(transport.acks) % 1000 == 0:
-                await asyncio.sleep(0)
-        while not pipeline.settled:
-            await asyncio.sleep(0)
-        return messages / (time.perf_counter() - started)
-
-    return asyncio.run(scenario())
+    return pipeline_rate(router(), inbound, config)
 
 
 def main() -> None:
