@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(PEERS))
 
-from latency import fmt_ms, value_ms  # noqa: E402
+from latency import combine_runs, fmt_ms, value_ms  # noqa: E402
 from workload import HOT_FILTER, parse_result  # noqa: E402
 
 CACHE = Path(os.environ.get("ROUTEMQ_BENCH_CACHE", Path.home() / ".cache" / "routemq-bench"))
@@ -583,9 +583,9 @@ def run_latency(
     See ``bench/peers/live.py`` for how one case runs. A case that fails is not run again at
     a higher rate.
     """
-    from live import LiveFailed, run_live
     from throughput import prime_session
 
+    load_before = os.getloadavg()[0]
     paho = envs.get("paho")
     if paho is None:
         return {"error": "bare paho is unavailable: no capacity to pace against"}
@@ -603,74 +603,103 @@ def run_latency(
     progress(f"latency: bare paho drains {capacity:,.0f} msg/s; pacing at fractions of that")
     seconds = args.latency_seconds
     # A worker that cannot keep up stops this long after its first measured message.
-    deadline = seconds + max(3.0, seconds)
+    deadline = seconds + 3.0
     wanted = set(args.systems)
     cases = [(k, w) for k, w in LATENCY_CASES if k in wanted]
-    results: dict[str, dict[str, Any]] = {latency_case(k, w): {} for k, w in cases}
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {latency_case(k, w): {} for k, w in cases}
     failed: dict[str, str] = {}
     load: list[float] = []
-    for index, fraction in enumerate(args.latency_fractions):
-        rate = capacity * fraction
-        order = cases[index % len(cases) :] + cases[: index % len(cases)]
-        for key, workers in order:
-            case = latency_case(key, workers)
-            system = SYSTEMS[key]
-            env = envs.get(system.venv or "project")
-            if env is None:
-                results[case][str(fraction)] = {"error": "environment unavailable"}
-                continue
-            if case in failed:
-                results[case][str(fraction)] = {"error": f"failed at a lower rate: {failed[case]}"}
-                continue
-            scenario = Scenario("latency", "latency", 1, "latency", workers, 1, (key,))
-            job = Job(system, scenario, index * 10 + workers, 10**9)
-            for client_id in job.client_ids():
-                prime_session(
-                    broker, client_id, f"$share/{job.group}/{HOT_FILTER}", system.protocol, 1
-                )
-            commands = {
-                cid: [*peer_command(env, job, cid, broker.port), f"--idle={LATENCY_IDLE}"]
-                for cid in job.client_ids()
-            }
-            load.append(os.getloadavg()[0])
-            try:
-                res = run_live(
-                    commands,
-                    peer_environment(env),
-                    logs,
-                    broker.host,
-                    broker.port,
-                    HOT_TOPIC,
-                    rate,
-                    seconds,
-                    deadline,
-                )
-            except (LiveFailed, OSError, RuntimeError) as error:
-                res = {"error": str(error) or type(error).__name__}
-                failed[case] = res["error"]
-            finally:
-                forget_sessions(broker, job.client_ids())
-            results[case][str(fraction)] = res
-            if "error" in res:
-                progress(
-                    f"  latency {latency_label(case)} at {fraction:.0%}: FAILED {res['error']}"
-                )
-            else:
-                progress(
-                    f"  latency {latency_label(case):<26} {fraction:>4.0%} "
-                    f"({res['rate']:>7,.0f} msg/s): p50 {fmt_ms(res['p50'])} "
-                    f"p99 {fmt_ms(res['p99'])} p99.9 {fmt_ms(res['p99.9'])} "
-                    f"max {fmt_ms(res['max'])} ms, handled {res['handled']:,}/{res['sent']:,}"
-                )
+    turn = 0
+    for run in range(args.latency_runs):
+        for index, fraction in enumerate(args.latency_fractions):
+            rate = capacity * fraction
+            # Rotate the order so no system always runs first.
+            order = cases[turn % len(cases) :] + cases[: turn % len(cases)]
+            turn += 1
+            for key, workers in order:
+                case = latency_case(key, workers)
+                runs = raw[case].setdefault(str(fraction), [])
+                system = SYSTEMS[key]
+                env = envs.get(system.venv or "project")
+                if env is None:
+                    runs.append({"error": "environment unavailable"})
+                    continue
+                if case in failed:
+                    runs.append({"error": failed[case]})
+                    continue
+                scenario = Scenario("latency", "latency", 1, "latency", workers, 1, (key,))
+                job = Job(system, scenario, run * 100 + index * 10 + workers, 10**9)
+                res = _latency_run(job, env, broker, logs, rate, seconds, deadline)
+                load.append(os.getloadavg()[0])
+                runs.append(res)
+                if "error" in res:
+                    failed[case] = res["error"]  # not retried: it reproduces and costs a timeout
+                    progress(f"  latency {latency_label(case)}: FAILED {res['error']}")
+                else:
+                    progress(
+                        f"  latency {latency_label(case):<26} {fraction:>4.0%} "
+                        f"({res['rate']:>7,.0f} msg/s): p50 {fmt_ms(res['p50'])} "
+                        f"p99 {fmt_ms(res['p99'])} p99.9 {fmt_ms(res['p99.9'])} "
+                        f"max {fmt_ms(res['max'])} ms, handled {res['handled']:,}/{res['sent']:,}"
+                    )
     return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": load_before,
+        "load_during_median": statistics.median(load) if load else None,
         "capacity": capacity,
         "capacity_messages": count,
         "seconds": seconds,
         "deadline": deadline,
+        "runs": args.latency_runs,
         "fractions": list(args.latency_fractions),
-        "cases": results,
-        "load_during": load,
+        "cases": {
+            case: {f: combine_runs(runs) for f, runs in by_rate.items()}
+            for case, by_rate in raw.items()
+        },
+        "raw": {
+            case: {
+                f: [{k: v for k, v in r.items() if k != "cdf"} for r in runs]
+                for f, runs in by_rate.items()
+            }
+            for case, by_rate in raw.items()
+        },
     }
+
+
+def _latency_run(
+    job: Job,
+    env: Environment,
+    broker: Any,
+    logs: Path,
+    rate: float,
+    seconds: float,
+    deadline: float,
+) -> dict[str, Any]:
+    from live import LiveFailed, run_live
+    from throughput import prime_session
+
+    for client_id in job.client_ids():
+        prime_session(broker, client_id, f"$share/{job.group}/{HOT_FILTER}", job.system.protocol)
+    commands = {
+        cid: [*peer_command(env, job, cid, broker.port), f"--idle={LATENCY_IDLE}"]
+        for cid in job.client_ids()
+    }
+    try:
+        return run_live(
+            commands,
+            peer_environment(env),
+            logs,
+            broker.host,
+            broker.port,
+            HOT_TOPIC,
+            rate,
+            seconds,
+            deadline,
+        )
+    except (LiveFailed, OSError, RuntimeError) as error:
+        return {"error": str(error) or type(error).__name__}
+    finally:
+        forget_sessions(broker, job.client_ids())
 
 
 # -- many workers in one pod -------------------------------------------------------------------
@@ -686,11 +715,17 @@ def run_fleet(
     from tests.support.mosquitto import Mosquitto, free_port
 
     routes, workers = FLEET_LAYOUT
-    idle = 3.0 if args.quick else 10.0
+    idle = 1.0 if args.quick else 10.0
     broker = Mosquitto(extra_config="log_type subscribe").start()
     root = logs / "fleet"
     root.mkdir(exist_ok=True)
-    out: dict[str, Any] = {"routes": routes, "workers": workers, "idle_seconds": idle}
+    out: dict[str, Any] = {
+        "routes": routes,
+        "workers": workers,
+        "idle_seconds": idle,
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": os.getloadavg()[0],
+    }
     try:
         for layout in ((1, 1), (routes, workers)):
             name = f"{layout[0]}x{layout[1]}"
@@ -704,6 +739,7 @@ def run_fleet(
                 free_port(),
                 *layout,
                 idle_seconds=idle,
+                settle=1.0 if args.quick else 2.0,
             )
             original = envs.get("original")
             if "original" in args.systems and original is not None:
@@ -716,6 +752,7 @@ def run_fleet(
                     broker.log_path,
                     *layout,
                     idle_seconds=idle,
+                    settle=1.0 if args.quick else 2.0,
                 )
     finally:
         broker.cleanup()
@@ -1486,6 +1523,8 @@ def _latency_section(latency: dict[str, Any] | None) -> list[str]:
                 continue
             p99 = value_ms(row["p99"])
             x = f"{p99 / base:.2f}x" if base and p99 is not None else "—"
+            if isinstance(row["p99"], dict) and base:
+                x = f"> {x}"
             handled = row["handled"] / row["sent"] * 100 if row["sent"] else 0
             lines.append(
                 f"| {label} | {row['rate']:,.0f} | {handled:.1f}% | {fmt_ms(row['p50'])} "
@@ -1634,7 +1673,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latency", action="store_true", help="skip the latency runs")
     parser.add_argument("--no-fleet", action="store_true", help="skip the 32-worker pod")
     parser.add_argument(
-        "--latency-seconds", type=float, default=8.0, help="length of each paced stream"
+        "--latency-seconds", type=float, default=5.0, help="length of each paced stream"
+    )
+    parser.add_argument("--latency-runs", type=int, default=3, help="runs per case and rate")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of latency,fleet: measure only these and merge them into "
+        "the existing results file and report",
     )
     parser.add_argument(
         "--latency-rates",
@@ -1649,6 +1695,11 @@ def main(argv: list[str] | None = None) -> int:
         args.messages = min(args.messages, 20_000)
         args.latency_seconds = min(args.latency_seconds, 2.0)
         args.latency_fractions = [0.5]
+        args.latency_runs = 1
+    only = set(_choices(args.only, {"latency": 1, "fleet": 1}, "part")) if args.only else set()
+    if only:
+        args.scenarios, args.no_cli, args.no_extras = "", True, True
+        args.no_latency, args.no_fleet = "latency" not in only, "fleet" not in only
     args.scenarios = _choices(args.scenarios, SCENARIOS, "scenario")
     args.systems = _choices(args.systems, SYSTEMS, "system")
 
@@ -1687,6 +1738,15 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / "comparison.json"
+    if only and json_path.exists():
+        # Keep everything else from the last full run; the new parts carry their own date/load.
+        previous = json.loads(json_path.read_text())
+        previous.setdefault("extras", {}).update(
+            {k: v for k, v in bench["extras"].items() if k in only}
+        )
+        previous["goals"] = [g.as_dict() for g in goals(previous["summary"], previous["extras"])]
+        previous["versions"] = {**previous.get("versions", {}), **data["versions"]}
+        data = previous
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     plots_env = envs.get("plots")
     if plots_env is not None:

@@ -106,6 +106,7 @@ def measure_pod(
     processes: int,
     ready: Callable[[], bool] | None = None,
     idle_seconds: float = 10.0,
+    settle: float = 2.0,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Start ``command``, time it to ready, then read its memory and idle CPU; stop it."""
@@ -134,7 +135,7 @@ def measure_pod(
         if "subscribed_s" not in out:
             got = count_subscribes(broker_log, offset, needle)
             return {**out, "error": f"{got} of {subscribes} subscriptions in {timeout:.0f} s"}
-        time.sleep(2.0)  # settled: connected, subscribed, start-up garbage gone
+        time.sleep(settle)  # connected, subscribed, start-up work done
         workers = descendants(proc.pid)
         out["workers_found"] = len(workers)
         out["pss_total_mib"] = (pss_kib(proc.pid) + sum(map(pss_kib, workers))) / KIB_PER_MIB
@@ -178,6 +179,7 @@ def routemq_pod(
     routes: int,
     workers: int,
     idle_seconds: float,
+    settle: float = 2.0,
 ) -> dict[str, Any]:
     """``python -m routemq_runtime run --workers`` on an app of ``routes`` x ``workers``."""
     app = root / f"routemq-{routes}x{workers}"
@@ -211,6 +213,7 @@ def routemq_pod(
         processes=routes * workers,
         ready=lambda: readyz(health_port),
         idle_seconds=idle_seconds,
+        settle=settle,
     )
 
 
@@ -223,6 +226,7 @@ def original_pod(
     routes: int,
     workers: int,
     idle_seconds: float,
+    settle: float = 2.0,
 ) -> dict[str, Any]:
     """The original's ``WorkerManager`` on the same layout (each worker subscribes every route)."""
     cwd = root / f"original-{routes}x{workers}"
@@ -240,6 +244,7 @@ def original_pod(
         subscribes=routes * workers * routes,
         processes=routes * workers,
         idle_seconds=idle_seconds,
+        settle=settle,
     )
 
 

@@ -72,6 +72,31 @@ def summarize(latencies: Sequence[float], sent: int) -> dict[str, Any]:
     return out
 
 
+def combine_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one case at one rate: each quantile is the median run's (the lower of the
+    two middle ones for an even count), so one run disturbed by other work does not decide it.
+    ``p99_range`` keeps the best and worst run's p99; ``cdf`` is the run with the median p99."""
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return {"error": runs[0]["error"] if runs else "no run", "runs": len(runs)}
+
+    def middle(key: str) -> dict[str, Any]:
+        ordered = sorted(good, key=lambda r: value_ms(r[key]) or 0.0)
+        return ordered[(len(ordered) - 1) // 2]
+
+    out: dict[str, Any] = {"runs": len(good), "failed_runs": len(runs) - len(good)}
+    for key in ("p50", "p99", "p99.9", "max", "mean"):
+        out[key] = middle(key)[key]
+    p99s = sorted(value_ms(r["p99"]) or 0.0 for r in good)
+    out["p99_range"] = [p99s[0], p99s[-1]]
+    for key in ("rate", "target_rate", "cpu_s"):
+        out[key] = sorted(float(r[key]) for r in good)[(len(good) - 1) // 2]
+    out["sent"] = sum(int(r["sent"]) for r in good)
+    out["handled"] = sum(int(r["handled"]) for r in good)
+    out["cdf"] = middle("p99").get("cdf", [])
+    return out
+
+
 def cdf_points(latencies: Sequence[float], points: int = 200) -> list[list[float]]:
     """``[ms, fraction]`` pairs of the empirical CDF, thinned to about ``points`` (log-spaced
     in the tail, so that the p99.9 region keeps its shape)."""

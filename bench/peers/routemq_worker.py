@@ -31,6 +31,12 @@ from routemq_runtime.worker import SlotSpec, run_slot
 
 def main() -> int:
     args = parser(__doc__.splitlines()[0]).parse_args()
+    budget = os.environ.get("ROUTEMQ_BENCH_READ_BUDGET")
+    if budget:
+        # Diagnosis only: how many packets the slot reads per readable socket before handling.
+        from routemq_runtime.transport import bridge
+
+        bridge.READ_BUDGET = int(budget)
     tally = Tally.from_args(args)
 
     def done() -> None:
