@@ -603,7 +603,8 @@ def run_latency(
     progress(f"latency: bare paho drains {capacity:,.0f} msg/s; pacing at fractions of that")
     seconds = args.latency_seconds
     # A worker that cannot keep up stops this long after its first measured message.
-    deadline = seconds + 3.0
+    deadline = seconds + (1.5 if args.quick else 3.0)
+    idle = 1.0 if args.quick else LATENCY_IDLE
     wanted = set(args.systems)
     cases = [(k, w) for k, w in LATENCY_CASES if k in wanted]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {latency_case(k, w): {} for k, w in cases}
@@ -629,7 +630,7 @@ def run_latency(
                     continue
                 scenario = Scenario("latency", "latency", 1, "latency", workers, 1, (key,))
                 job = Job(system, scenario, run * 100 + index * 10 + workers, 10**9)
-                res = _latency_run(job, env, broker, logs, rate, seconds, deadline)
+                res = _latency_run(job, env, broker, logs, rate, seconds, deadline, idle)
                 load.append(os.getloadavg()[0])
                 runs.append(res)
                 if "error" in res:
@@ -674,6 +675,7 @@ def _latency_run(
     rate: float,
     seconds: float,
     deadline: float,
+    idle: float,
 ) -> dict[str, Any]:
     from live import LiveFailed, run_live
     from throughput import prime_session
@@ -681,7 +683,7 @@ def _latency_run(
     for client_id in job.client_ids():
         prime_session(broker, client_id, f"$share/{job.group}/{HOT_FILTER}", job.system.protocol)
     commands = {
-        cid: [*peer_command(env, job, cid, broker.port), f"--idle={LATENCY_IDLE}"]
+        cid: [*peer_command(env, job, cid, broker.port), f"--idle={idle}"]
         for cid in job.client_ids()
     }
     try:

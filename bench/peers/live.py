@@ -14,6 +14,7 @@ import contextlib
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,12 @@ def run_live(
     rate: float,
     seconds: float,
     deadline: float,
+    attach: Callable[[list[int]], Any] | None = None,
 ) -> dict[str, Any]:
     """Run one system's workers (``client id -> command``) against one paced stream.
 
-    Each command is completed with ``--latency-out`` and ``--deadline``.
+    Each command is completed with ``--latency-out`` and ``--deadline``. ``attach`` (a profiler)
+    is called with the workers' pids once they are set up, before they connect.
     """
     workers: list[_Worker] = []
     with contextlib.ExitStack() as stack:
@@ -89,6 +92,8 @@ def run_live(
         for worker in workers:
             if not _wait(worker, worker.ready, 120):
                 raise LiveFailed(f"did not start: {worker.tail()}")
+        if attach is not None:
+            attach([w.proc.pid for w in workers])
         publisher = PacedPublisher(host, port, topic)
         try:
             for worker in workers:
