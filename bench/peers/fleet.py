@@ -208,7 +208,8 @@ def routemq_pod(
         env,
         app,
         broker_log,
-        f"$share/fleet{routes}x{workers}/",
+        # The routes' filters only: the supervisor's own broker check subscribes in the group too.
+        f"$share/fleet{routes}x{workers}/fleet/r",
         subscribes=routes * workers,
         processes=routes * workers,
         ready=lambda: readyz(health_port),
@@ -240,7 +241,7 @@ def original_pod(
         env,
         cwd,
         broker_log,
-        f"$share/{group}/",
+        f"$share/{group}/fleet/r",
         subscribes=routes * workers * routes,
         processes=routes * workers,
         idle_seconds=idle_seconds,
