@@ -5,8 +5,11 @@ its own virtual environment (cached under ``~/.cache/routemq-bench/venvs``, reus
 requirements are unchanged), runs the same workloads on every system, and writes
 ``docs/results/comparison.json``, ``docs/comparison.md`` and ``docs/img/*.png``.
 
-    python bench/compare.py            # full: 3 runs, 100k-message backlogs, CLI timings (~10 min)
-    python bench/compare.py --quick    # 1 run, small backlogs, short CLI timings (< 2 min)
+    python bench/compare.py            # full: 3 runs, 100k-message backlogs, CLI timings,
+                                       # latency at 3 rates x 3 runs, the 32-worker pod (~20 min)
+    python bench/compare.py --quick    # 1 run, small backlogs, short CLI timings, latency at
+                                       # one rate (< 2 min)
+    python bench/compare.py --only latency,fleet   # only those, merged into the last results
 
 How a consumer is measured: its persistent session is created and left offline, one QoS 1
 publisher queues the backlog into every system's session at once, then the system's workers are
@@ -19,6 +22,15 @@ QoS 0: a subscription made at QoS 0 receives the QoS 1 publications downgraded t
 keeps QoS 0 messages for an offline session only with ``queue_qos0_messages true``, which this
 broker sets, so the QoS 0 case drains a queued backlog exactly like the QoS 1 case, without any
 acknowledgement traffic from the consumer.
+
+Latency (``bench/peers/live.py``, ``latency.py``): bare paho's capacity is measured first, as
+above; then one paced QoS 1 publisher sends a live stream at 25%, 50% and 75% of it, each message
+stamped with its send time, and every system's handler records publish → handler start. The
+systems that cannot keep up are stopped a few seconds after the stream; what they left unhandled
+counts as slower than everything they handled.
+
+Many workers (``bench/peers/fleet.py``): a pod of 8 shared routes x 4 workers started as its user
+starts it, timed to ready, its PSS summed over the process tree and its idle CPU sampled.
 
 Numbers from a shared machine are noisy: compare the ratios, which are measured side by side.
 """
