@@ -1146,8 +1146,17 @@ def latency_goals(extras: dict[str, Any]) -> list[Goal]:
         p99 = value_ms(_at(latency, case, 0.5).get("p99"))
         if p99 is not None and paho:
             others.append(f"{latency_label(case)} {p99 / paho:.2f}x")
+    paired = []
+    raw = latency.get("raw", {})
+    for ours_run, paho_run in zip(
+        raw.get("routemq", {}).get("0.5", []), raw.get("paho", {}).get("0.5", []), strict=False
+    ):
+        a, b = value_ms(ours_run.get("p99")), value_ms(paho_run.get("p99"))
+        if a is not None and b:
+            paired.append(f"{a / b:.2f}x")
     detail = (
-        f"p99 RouteMQ {fmt_ms(_at(latency, 'routemq', 0.5).get('p99'))} ms, bare paho "
+        (f"run by run (adjacent in time): {', '.join(paired)}; " if len(paired) > 1 else "")
+        + f"p99 RouteMQ {fmt_ms(_at(latency, 'routemq', 0.5).get('p99'))} ms, bare paho "
         f"{fmt_ms(_at(latency, 'paho', 0.5).get('p99'))} ms at "
         f"{latency['capacity'] * 0.5:,.0f} msg/s; vs bare paho: " + ", ".join(others)
         if ours is not None and paho
@@ -1510,7 +1519,14 @@ def _latency_section(latency: dict[str, Any] | None) -> list[str]:
     lines = ["", "## Latency at a steady rate", ""]
     if "error" in latency:
         return [*lines, f"failed: {latency['error']}"]
+    during = latency.get("load_during_median")
     lines += [
+        f"Measured {latency.get('date', '?')}; load average (1 min) "
+        f"{latency.get('load_before', 0):.2f} before"
+        + (f", {during:.2f} median while the runs went on" if during is not None else "")
+        + f"; {latency.get('runs', 1)} run(s) per system and rate, each quantile the median "
+        "run's.",
+        "",
         f"Publish → handler start, QoS 1, one ~100-byte JSON reading per message from one paced "
         f"publisher, {latency['seconds']:.0f} s per rate. The rates are fractions of what bare "
         f"paho drained in this run ({latency['capacity']:,.0f} msg/s from a "
@@ -1554,6 +1570,9 @@ def _fleet_section(fleet: dict[str, Any] | None) -> list[str]:
     lines = [
         "",
         f"## Many workers: {fleet['routes']} shared routes x {fleet['workers']} workers",
+        "",
+        f"Measured {fleet.get('date', '?')}; load average (1 min) "
+        f"{fleet.get('load_before', 0):.2f} before (what the runs just before it left).",
         "",
         "Each system starts the pod as its user would and stays idle on its own broker. "
         "*subscribed*: the broker has logged every expected SUBSCRIBE; *ready*: `/readyz` "
@@ -1702,7 +1721,14 @@ def main(argv: list[str] | None = None) -> int:
         help="fractions of bare paho's capacity to publish at",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where docs/ lives")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: recompute the goals, plots and report from the results file",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        return render_only(args.out)
     args.latency_fractions = [float(f) for f in args.latency_rates.split(",") if f.strip()]
     if args.quick:
         args.runs = 1
@@ -1772,6 +1798,21 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
     )
     progress(f"wrote {md_path}")
+    for g in data["goals"]:
+        measured = "—" if g["measured"] is None else _fmt_goal(g["measured"], g["unit"])
+        print(f"  {g['goal']:<45} {measured:>14}  {g['gap']}")
+    return 0
+
+
+def render_only(out: Path) -> int:
+    json_path = out / "results" / "comparison.json"
+    data = json.loads(json_path.read_text())
+    data["goals"] = [g.as_dict() for g in goals(data["summary"], data.get("extras") or {})]
+    plots, _ = venv_for("plots", ["matplotlib"], [], check="import matplotlib")
+    if plots is not None:
+        data["plots"] = draw_plots(plots, json_path, out / "img")
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    (out / "comparison.md").write_text(render_markdown(data))
     for g in data["goals"]:
         measured = "—" if g["measured"] is None else _fmt_goal(g["measured"], g["unit"])
         print(f"  {g['goal']:<45} {measured:>14}  {g['gap']}")
