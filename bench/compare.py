@@ -1521,7 +1521,8 @@ def _latency_section(latency: dict[str, Any] | None) -> list[str]:
         return [*lines, f"failed: {latency['error']}"]
     during = latency.get("load_during_median")
     lines += [
-        f"Measured {latency.get('date', '?')}; load average (1 min) "
+        f"Measured {latency.get('date', '?')} by `{latency.get('command', 'bench/compare.py')}`; "
+        "load average (1 min) "
         f"{latency.get('load_before', 0):.2f} before"
         + (f", {during:.2f} median while the runs went on" if during is not None else "")
         + f"; {latency.get('runs', 1)} run(s) per system and rate, each quantile the median "
@@ -1571,7 +1572,8 @@ def _fleet_section(fleet: dict[str, Any] | None) -> list[str]:
         "",
         f"## Many workers: {fleet['routes']} shared routes x {fleet['workers']} workers",
         "",
-        f"Measured {fleet.get('date', '?')}; load average (1 min) "
+        f"Measured {fleet.get('date', '?')} by `{fleet.get('command', 'bench/compare.py')}`; "
+        "load average (1 min) "
         f"{fleet.get('load_before', 0):.2f} before (what the runs just before it left).",
         "",
         "Each system starts the pod as its user would and stays idle on its own broker. "
@@ -1752,6 +1754,10 @@ def main(argv: list[str] | None = None) -> int:
         tools=not args.no_extras and "routemq" in args.systems,
     )
     bench = run_benchmark(args, envs)
+    command = " ".join(["python bench/compare.py", *(sys.argv[1:] if argv is None else argv)])
+    for part in ("latency", "fleet"):
+        if isinstance(bench["extras"].get(part), dict):
+            bench["extras"][part]["command"] = command
     cli = None if args.no_cli else cli_timings(args.quick)
     summary = summarize_all(bench["raw"])
     data: dict[str, Any] = {
