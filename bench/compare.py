@@ -1356,6 +1356,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         + "`; do not edit by hand. How it measures: see the docstring of `bench/compare.py`.",
         "",
         f"- date: {data['date']}",
+        *[
+            f"- {name}: measured separately, {part['date']}; see its section"
+            for name, part in (
+                ("latency", (data.get("extras") or {}).get("latency") or {}),
+                ("the many-workers pod", (data.get("extras") or {}).get("fleet") or {}),
+            )
+            if part.get("date") and part["date"][:13] != data["date"][:13]
+        ],
         f"- machine: {m['cores']} cores ({m['cpu']}), {m['system']}; Python {m['python']}, "
         f"mosquitto {m['mosquitto']} on loopback",
         f"- load average (1 min): {data['load']['before']:.2f} before, "
