@@ -130,6 +130,8 @@ SCENARIOS = {
 }
 IO_CONCURRENCY = 500
 CONCURRENCY = 100
+# A worker whose backlog dries up gives up after this long (a broken run); shorter with --quick.
+PEER_IDLE = [20.0]
 
 # Latency: (system, workers) measured at each fraction of bare paho's capacity in this run.
 LATENCY_CASES = (
@@ -355,6 +357,7 @@ def peer_command(env: Environment, job: Job, client_id: str, port: int) -> list[
         f"--routes={scenario.routes}",
         f"--concurrency={IO_CONCURRENCY if scenario.handler == 'io' else CONCURRENCY}",
         f"--protocol={job.system.protocol}",
+        f"--idle={PEER_IDLE[0]}",
     ]
 
 
@@ -616,7 +619,7 @@ def run_latency(
     seconds = args.latency_seconds
     # A worker that cannot keep up stops this long after its first measured message.
     deadline = seconds + (1.5 if args.quick else 3.0)
-    idle = 1.0 if args.quick else LATENCY_IDLE
+    idle = 0.75 if args.quick else LATENCY_IDLE
     wanted = set(args.systems)
     cases = [(k, w) for k, w in LATENCY_CASES if k in wanted]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {latency_case(k, w): {} for k, w in cases}
@@ -1743,7 +1746,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs = 1
         args.messages = min(args.messages, 20_000)
-        args.latency_seconds = min(args.latency_seconds, 2.0)
+        args.latency_seconds = min(args.latency_seconds, 1.5)
+        PEER_IDLE[0] = 8.0
         args.latency_fractions = [0.5]
         args.latency_runs = 1
     only = set(_choices(args.only, {"latency": 1, "fleet": 1}, "part")) if args.only else set()
