@@ -5,8 +5,11 @@ its own virtual environment (cached under ``~/.cache/routemq-bench/venvs``, reus
 requirements are unchanged), runs the same workloads on every system, and writes
 ``docs/results/comparison.json``, ``docs/comparison.md`` and ``docs/img/*.png``.
 
-    python bench/compare.py            # full: 3 runs, 100k-message backlogs, CLI timings (~10 min)
-    python bench/compare.py --quick    # 1 run, small backlogs, short CLI timings (< 2 min)
+    python bench/compare.py            # full: 3 runs, 100k-message backlogs, CLI timings,
+                                       # latency at 3 rates x 3 runs, the 32-worker pod (~20 min)
+    python bench/compare.py --quick    # 1 run, small backlogs, short CLI timings, latency at
+                                       # one rate (< 2 min)
+    python bench/compare.py --only latency,fleet   # only those, merged into the last results
 
 How a consumer is measured: its persistent session is created and left offline, one QoS 1
 publisher queues the backlog into every system's session at once, then the system's workers are
@@ -19,6 +22,15 @@ QoS 0: a subscription made at QoS 0 receives the QoS 1 publications downgraded t
 keeps QoS 0 messages for an offline session only with ``queue_qos0_messages true``, which this
 broker sets, so the QoS 0 case drains a queued backlog exactly like the QoS 1 case, without any
 acknowledgement traffic from the consumer.
+
+Latency (``bench/peers/live.py``, ``latency.py``): bare paho's capacity is measured first, as
+above; then one paced QoS 1 publisher sends a live stream at 25%, 50% and 75% of it, each message
+stamped with its send time, and every system's handler records publish → handler start. The
+systems that cannot keep up are stopped a few seconds after the stream; what they left unhandled
+counts as slower than everything they handled.
+
+Many workers (``bench/peers/fleet.py``): a pod of 8 shared routes x 4 workers started as its user
+starts it, timed to ready, its PSS summed over the process tree and its idle CPU sampled.
 
 Numbers from a shared machine are noisy: compare the ratios, which are measured side by side.
 """
@@ -51,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(PEERS))
 
+from latency import combine_runs, fmt_ms, value_ms  # noqa: E402
 from workload import HOT_FILTER, parse_result  # noqa: E402
 
 CACHE = Path(os.environ.get("ROUTEMQ_BENCH_CACHE", Path.home() / ".cache" / "routemq-bench"))
@@ -117,6 +130,21 @@ SCENARIOS = {
 }
 IO_CONCURRENCY = 500
 CONCURRENCY = 100
+# A worker whose backlog dries up gives up after this long (a broken run); shorter with --quick.
+PEER_IDLE = [20.0]
+
+# Latency: (system, workers) measured at each fraction of bare paho's capacity in this run.
+LATENCY_CASES = (
+    ("paho", 1),
+    ("routemq", 1),
+    ("routemq5", 1),
+    ("routemq", 2),
+    ("original", 1),
+    ("faststream", 1),
+)
+LATENCY_FRACTIONS = (0.25, 0.5, 0.75)
+LATENCY_IDLE = 1.5  # a worker stops this long after the stream's last message
+FLEET_LAYOUT = (8, 4)  # shared routes x workers per route
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -329,6 +357,7 @@ def peer_command(env: Environment, job: Job, client_id: str, port: int) -> list[
         f"--routes={scenario.routes}",
         f"--concurrency={IO_CONCURRENCY if scenario.handler == 'io' else CONCURRENCY}",
         f"--protocol={job.system.protocol}",
+        f"--idle={PEER_IDLE[0]}",
     ]
 
 
@@ -356,9 +385,7 @@ def run_job(
     """
     procs = []
     log_files = []
-    peer_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if env.name == "project":
-        peer_env["PYTHONPATH"] = str(ROOT)
+    peer_env = peer_environment(env)
     with contextlib.ExitStack() as stack:
         for client_id in job.client_ids():
             log = stack.enter_context((logs / f"{client_id}.log").open("w"))
@@ -399,6 +426,13 @@ def run_job(
                 raise PeerFailed(job, _tail(log_file) or stdout[-500:])
             results.append(result)
     return combine(job, results)
+
+
+def peer_environment(env: Environment) -> dict[str, str]:
+    peer_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if env.name == "project":
+        peer_env["PYTHONPATH"] = str(ROOT)
+    return peer_env
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
@@ -512,6 +546,8 @@ def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None])
                             f"{res['cpu_us_per_msg']:.0f} us CPU/msg"
                         )
                 forget_sessions(broker, [cid for job, _ in jobs for cid in job.client_ids()])
+        if not args.no_latency:
+            extras["latency"] = run_latency(args, envs, broker, logs)
         ours = envs.get("project")
         if "routemq" in wanted and ours is not None and not args.no_extras:
             progress("memory of a supervised app: 2 forked slots, idle then after a live stream")
@@ -524,6 +560,8 @@ def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None])
                 except PeerFailed as error:
                     extras["profile"] = {"error": str(error)}
             extras["import_rss"] = import_rss()
+        if not args.no_fleet and "routemq" in wanted:
+            extras["fleet"] = run_fleet(args, envs, logs)
     finally:
         broker.cleanup()
         if not args.keep_logs:
@@ -537,6 +575,210 @@ def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None])
         "skipped": skipped,
         "extras": extras,
     }
+
+
+# -- end-to-end latency at fixed rates ---------------------------------------------------------
+
+
+def latency_case(key: str, workers: int) -> str:
+    return key if workers == 1 else f"{key}-{workers}w"
+
+
+def latency_label(case: str) -> str:
+    key, _, workers = case.partition("-")
+    label = SYSTEMS[key].label
+    return f"{label}, {workers[:-1]} workers" if workers else label
+
+
+def run_latency(
+    args: argparse.Namespace, envs: dict[str, Environment | None], broker: Any, logs: Path
+) -> dict[str, Any]:
+    """Bare paho's capacity in this run, then every case at fixed fractions of it.
+
+    See ``bench/peers/live.py`` for how one case runs. A case that fails is not run again at
+    a higher rate.
+    """
+    from throughput import prime_session
+
+    load_before = os.getloadavg()[0]
+    paho = envs.get("paho")
+    if paho is None:
+        return {"error": "bare paho is unavailable: no capacity to pace against"}
+    # Capacity: bare paho draining a queued QoS 1 backlog, as in the throughput cases.
+    count = args.messages
+    job = Job(SYSTEMS["paho"], SCENARIOS["qos1"], 90, count)
+    prime_session(broker, job.client_ids()[0], f"$share/{job.group}/{HOT_FILTER}", "3.1.1")
+    publish(broker, count)
+    try:
+        capacity = run_job(paho, job, broker.port, logs)["rate"]
+    except PeerFailed as error:
+        return {"error": f"capacity run failed: {error}"}
+    finally:
+        forget_sessions(broker, job.client_ids())
+    progress(f"latency: bare paho drains {capacity:,.0f} msg/s; pacing at fractions of that")
+    seconds = args.latency_seconds
+    # A worker that cannot keep up stops this long after its first measured message.
+    deadline = seconds + (1.5 if args.quick else 3.0)
+    idle = 0.75 if args.quick else LATENCY_IDLE
+    wanted = set(args.systems)
+    cases = [(k, w) for k, w in LATENCY_CASES if k in wanted]
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {latency_case(k, w): {} for k, w in cases}
+    failed: dict[str, str] = {}
+    load: list[float] = []
+    turn = 0
+    for run in range(args.latency_runs):
+        for index, fraction in enumerate(args.latency_fractions):
+            rate = capacity * fraction
+            # Rotate the order so no system always runs first.
+            order = cases[turn % len(cases) :] + cases[: turn % len(cases)]
+            turn += 1
+            for key, workers in order:
+                case = latency_case(key, workers)
+                runs = raw[case].setdefault(str(fraction), [])
+                system = SYSTEMS[key]
+                env = envs.get(system.venv or "project")
+                if env is None:
+                    runs.append({"error": "environment unavailable"})
+                    continue
+                if case in failed:
+                    runs.append({"error": failed[case]})
+                    continue
+                scenario = Scenario("latency", "latency", 1, "latency", workers, 1, (key,))
+                job = Job(system, scenario, run * 100 + index * 10 + workers, 10**9)
+                res = _latency_run(job, env, broker, logs, rate, seconds, deadline, idle)
+                load.append(os.getloadavg()[0])
+                runs.append(res)
+                if "error" in res:
+                    failed[case] = res["error"]  # not retried: it reproduces and costs a timeout
+                    progress(f"  latency {latency_label(case)}: FAILED {res['error']}")
+                else:
+                    progress(
+                        f"  latency {latency_label(case):<26} {fraction:>4.0%} "
+                        f"({res['rate']:>7,.0f} msg/s): p50 {fmt_ms(res['p50'])} "
+                        f"p99 {fmt_ms(res['p99'])} p99.9 {fmt_ms(res['p99.9'])} "
+                        f"max {fmt_ms(res['max'])} ms, handled {res['handled']:,}/{res['sent']:,}"
+                    )
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": load_before,
+        "load_during_median": statistics.median(load) if load else None,
+        "capacity": capacity,
+        "capacity_messages": count,
+        "seconds": seconds,
+        "deadline": deadline,
+        "runs": args.latency_runs,
+        "fractions": list(args.latency_fractions),
+        "cases": {
+            case: {f: combine_runs(runs) for f, runs in by_rate.items()}
+            for case, by_rate in raw.items()
+        },
+        "raw": {
+            case: {
+                f: [{k: v for k, v in r.items() if k != "cdf"} for r in runs]
+                for f, runs in by_rate.items()
+            }
+            for case, by_rate in raw.items()
+        },
+    }
+
+
+def _latency_run(
+    job: Job,
+    env: Environment,
+    broker: Any,
+    logs: Path,
+    rate: float,
+    seconds: float,
+    deadline: float,
+    idle: float,
+) -> dict[str, Any]:
+    from live import LiveFailed, run_live
+    from throughput import prime_session
+
+    for client_id in job.client_ids():
+        prime_session(broker, client_id, f"$share/{job.group}/{HOT_FILTER}", job.system.protocol)
+    commands = {
+        cid: [*peer_command(env, job, cid, broker.port), f"--idle={idle}"]
+        for cid in job.client_ids()
+    }
+    try:
+        return run_live(
+            commands,
+            peer_environment(env),
+            logs,
+            broker.host,
+            broker.port,
+            HOT_TOPIC,
+            rate,
+            seconds,
+            deadline,
+        )
+    except (LiveFailed, OSError, RuntimeError) as error:
+        return {"error": str(error) or type(error).__name__}
+    finally:
+        forget_sessions(broker, job.client_ids())
+
+
+# -- many workers in one pod -------------------------------------------------------------------
+
+
+def run_fleet(
+    args: argparse.Namespace, envs: dict[str, Environment | None], logs: Path
+) -> dict[str, Any]:
+    """RouteMQ's supervisor and the original's WorkerManager on 8 shared routes x 4 workers,
+    and on 1 x 1 for the memory each extra worker adds (see ``bench/peers/fleet.py``)."""
+    import fleet
+
+    from tests.support.mosquitto import Mosquitto, free_port
+
+    routes, workers = FLEET_LAYOUT
+    idle = 1.0 if args.quick else 10.0
+    broker = Mosquitto(extra_config="log_type subscribe").start()
+    root = logs / "fleet"
+    root.mkdir(exist_ok=True)
+    out: dict[str, Any] = {
+        "routes": routes,
+        "workers": workers,
+        "idle_seconds": idle,
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": os.getloadavg()[0],
+    }
+    try:
+        for layout in ((1, 1), (routes, workers)):
+            name = f"{layout[0]}x{layout[1]}"
+            progress(f"pod of {layout[0]} shared route(s) x {layout[1]} worker(s): RouteMQ")
+            out.setdefault("routemq", {})[name] = fleet.routemq_pod(
+                root,
+                sys.executable,
+                str(ROOT),
+                broker.port,
+                broker.log_path,
+                free_port(),
+                *layout,
+                idle_seconds=idle,
+                settle=1.0 if args.quick else 2.0,
+            )
+            original = envs.get("original")
+            if "original" in args.systems and original is not None:
+                progress(f"pod of {layout[0]} x {layout[1]}: the original RouteMQ")
+                out.setdefault("original", {})[name] = fleet.original_pod(
+                    root,
+                    original.python,
+                    PEERS / "original_fleet.py",
+                    broker.port,
+                    broker.log_path,
+                    *layout,
+                    idle_seconds=idle,
+                    settle=1.0 if args.quick else 2.0,
+                )
+    finally:
+        broker.cleanup()
+    big = f"{routes}x{workers}"
+    for system in ("routemq", "original"):
+        pods = out.get(system)
+        if pods:
+            pods["pss_per_extra_worker_mib"] = fleet.per_extra_worker(pods[big], pods["1x1"])
+    return out
 
 
 def import_rss() -> list[list[Any]]:
@@ -801,6 +1043,7 @@ class Goal:
             "measured": self.measured,
             "unit": self.unit,
             "met": self.met,
+            "higher_is_better": self.higher_is_better,
             "gap": self.gap(),
             "detail": self.detail,
         }
@@ -888,7 +1131,105 @@ def goals(summary: dict[str, Any], extras: dict[str, Any] | None = None) -> list
             detail=_memory_detail(uss, row("qos1", "paho").get("rss_mib"), extras),
         ),
     ]
-    return result
+    return result + latency_goals(extras) + fleet_goals(extras)
+
+
+def _at(latency: dict[str, Any], case: str, fraction: float) -> dict[str, Any]:
+    return latency.get("cases", {}).get(case, {}).get(str(fraction), {})
+
+
+def latency_goals(extras: dict[str, Any]) -> list[Goal]:
+    latency = extras.get("latency") or {}
+    if "cases" not in latency or 0.5 not in latency.get("fractions", []):
+        return []
+    paho = value_ms(_at(latency, "paho", 0.5).get("p99"))
+    ours = value_ms(_at(latency, "routemq", 0.5).get("p99"))
+    others = []
+    for case in ("routemq5", "routemq-2w", "original", "faststream"):
+        p99 = value_ms(_at(latency, case, 0.5).get("p99"))
+        if p99 is not None and paho:
+            others.append(f"{latency_label(case)} {p99 / paho:.2f}x")
+    paired = []
+    raw = latency.get("raw", {})
+    for ours_run, paho_run in zip(
+        raw.get("routemq", {}).get("0.5", []), raw.get("paho", {}).get("0.5", []), strict=False
+    ):
+        a, b = value_ms(ours_run.get("p99")), value_ms(paho_run.get("p99"))
+        if a is not None and b:
+            paired.append(f"{a / b:.2f}x")
+    detail = (
+        (f"run by run (adjacent in time): {', '.join(paired)}; " if len(paired) > 1 else "")
+        + f"p99 RouteMQ {fmt_ms(_at(latency, 'routemq', 0.5).get('p99'))} ms, bare paho "
+        f"{fmt_ms(_at(latency, 'paho', 0.5).get('p99'))} ms at "
+        f"{latency['capacity'] * 0.5:,.0f} msg/s; vs bare paho: " + ", ".join(others)
+        if ours is not None and paho
+        else ""
+    )
+    return [
+        Goal(
+            "p99 latency at 50% load vs bare paho",
+            1.5,
+            ours / paho if ours is not None and paho else None,
+            "x",
+            higher_is_better=False,
+            detail=detail,
+        )
+    ]
+
+
+def fleet_goals(extras: dict[str, Any]) -> list[Goal]:
+    fleet = extras.get("fleet") or {}
+    pods = fleet.get("routemq") or {}
+    big = pods.get(f"{fleet.get('routes')}x{fleet.get('workers')}", {})
+    if not big:
+        return []
+    original = (fleet.get("original") or {}).get(f"{fleet['routes']}x{fleet['workers']}", {})
+    n = fleet["routes"] * fleet["workers"]
+    orig_ready = original.get("subscribed_s")
+    return [
+        Goal(
+            f"{n} workers ready (/readyz)",
+            3.0,
+            big.get("ready_s"),
+            "s",
+            higher_is_better=False,
+            detail=f"broker saw all {n} subscriptions after {big.get('subscribed_s', 0):.2f} s"
+            + (
+                f"; the original's {n} workers had all subscribed after {orig_ready:.2f} s"
+                if orig_ready
+                else ""
+            ),
+        ),
+        Goal(
+            "PSS per extra forked worker",
+            8.0,
+            pods.get("pss_per_extra_worker_mib"),
+            "MiB",
+            higher_is_better=False,
+            detail=f"{n}-worker pod {big.get('pss_total_mib', 0):.0f} MiB PSS in total"
+            + (
+                f"; the original {fleet['original']['pss_per_extra_worker_mib']:.1f} MiB per "
+                f"extra worker, {original.get('pss_total_mib', 0):.0f} MiB in total"
+                if (fleet.get("original") or {}).get("pss_per_extra_worker_mib")
+                else ""
+            ),
+        ),
+        Goal(
+            "idle supervisor CPU",
+            1.0,
+            big.get("supervisor_cpu_pct"),
+            "% of a core",
+            higher_is_better=False,
+            detail=f"over {big.get('idle_seconds', 0):.0f} s with {n} idle workers; the workers "
+            f"together {big.get('workers_cpu_pct', 0):.1f}%"
+            + (
+                f"; the original's manager {original['supervisor_cpu_pct']:.1f}%, its workers "
+                f"{original['workers_cpu_pct']:.1f}%"
+                if "supervisor_cpu_pct" in original
+                else ""
+            ),
+        ),
+    ]
 
 
 def _memory_detail(uss: float | None, paho_rss: float | None, extras: dict[str, Any]) -> str:
@@ -1018,6 +1359,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         + "`; do not edit by hand. How it measures: see the docstring of `bench/compare.py`.",
         "",
         f"- date: {data['date']}",
+        *[
+            f"- {name}: measured separately, {part['date']}; see its section"
+            for name, part in (
+                ("latency", (data.get("extras") or {}).get("latency") or {}),
+                ("the many-workers pod", (data.get("extras") or {}).get("fleet") or {}),
+            )
+            if part.get("date") and part["date"][:13] != data["date"][:13]
+        ],
         f"- machine: {m['cores']} cores ({m['cpu']}), {m['system']}; Python {m['python']}, "
         f"mosquitto {m['mosquitto']} on loopback",
         f"- load average (1 min): {data['load']['before']:.2f} before, "
@@ -1047,7 +1396,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     for g in data["goals"]:
         unit = g["unit"]
         measured = "—" if g["measured"] is None else _fmt_goal(g["measured"], unit)
-        comparison = ">=" if g["goal"] != "RSS per worker" else "<="
+        comparison = ">=" if g.get("higher_is_better", g["goal"] != "RSS per worker") else "<="
         lines.append(
             f"| {g['goal']} | {comparison} {_fmt_goal(g['target'], unit)} | {measured} "
             f"| {g['gap']} | {g['detail']} |"
@@ -1082,6 +1431,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             )
     lines += _ratio_section(summary)
     lines += _extras_section(data.get("extras") or {})
+    lines += _latency_section(data.get("extras", {}).get("latency"))
+    lines += _fleet_section(data.get("extras", {}).get("fleet"))
     lines += _cli_section(data.get("cli"))
     if data["skipped"]:
         lines += ["", "## Not measured", ""]
@@ -1170,6 +1521,105 @@ def _extras_section(extras: dict[str, Any]) -> list[str]:
         lines += [f"| `{name}` | {share:.1f}% |" for name, share in profile["functions"]]
     elif profile:
         lines += ["", f"Profile: {profile.get('error', 'no samples')}"]
+    return lines
+
+
+def _latency_section(latency: dict[str, Any] | None) -> list[str]:
+    if not latency:
+        return []
+    lines = ["", "## Latency at a steady rate", ""]
+    if "error" in latency:
+        return [*lines, f"failed: {latency['error']}"]
+    during = latency.get("load_during_median")
+    lines += [
+        f"Measured {latency.get('date', '?')} by `{latency.get('command', 'bench/compare.py')}`; "
+        "load average (1 min) "
+        f"{latency.get('load_before', 0):.2f} before"
+        + (f", {during:.2f} median while the runs went on" if during is not None else "")
+        + f"; {latency.get('runs', 1)} run(s) per system and rate, each quantile the median "
+        "run's.",
+        "",
+        f"Publish → handler start, QoS 1, one ~100-byte JSON reading per message from one paced "
+        f"publisher, {latency['seconds']:.0f} s per rate. The rates are fractions of what bare "
+        f"paho drained in this run ({latency['capacity']:,.0f} msg/s from a "
+        f"{latency['capacity_messages']:,}-message backlog). A message not handled within "
+        f"{latency['deadline']:.0f} s of the stream's start counts as slower than every handled "
+        "one (shown as `> x`). Milliseconds; `x paho` is p99 over bare paho's p99 at that rate.",
+    ]
+    for fraction in latency["fractions"]:
+        lines += [
+            "",
+            f"### {fraction:.0%} of capacity ({latency['capacity'] * fraction:,.0f} msg/s)",
+            "",
+            "| system | sent msg/s | handled | p50 | p99 | p99.9 | max | x paho (p99) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        base = value_ms(_at(latency, "paho", fraction).get("p99"))
+        for case, by_rate in latency["cases"].items():
+            row = by_rate.get(str(fraction))
+            if row is None:
+                continue
+            label = latency_label(case)
+            if "error" in row:
+                lines.append(f"| {label} | failed: {row['error']} | | | | | | |")
+                continue
+            p99 = value_ms(row["p99"])
+            x = f"{p99 / base:.2f}x" if base and p99 is not None else "—"
+            if isinstance(row["p99"], dict) and base:
+                x = f"> {x}"
+            handled = row["handled"] / row["sent"] * 100 if row["sent"] else 0
+            lines.append(
+                f"| {label} | {row['rate']:,.0f} | {handled:.1f}% | {fmt_ms(row['p50'])} "
+                f"| {fmt_ms(row['p99'])} | {fmt_ms(row['p99.9'])} | {fmt_ms(row['max'])} | {x} |"
+            )
+    return lines
+
+
+def _fleet_section(fleet: dict[str, Any] | None) -> list[str]:
+    if not fleet:
+        return []
+    n = f"{fleet['routes']}x{fleet['workers']}"
+    lines = [
+        "",
+        f"## Many workers: {fleet['routes']} shared routes x {fleet['workers']} workers",
+        "",
+        f"Measured {fleet.get('date', '?')} by `{fleet.get('command', 'bench/compare.py')}`; "
+        "load average (1 min) "
+        f"{fleet.get('load_before', 0):.2f} before (what the runs just before it left).",
+        "",
+        "Each system starts the pod as its user would and stays idle on its own broker. "
+        "*subscribed*: the broker has logged every expected SUBSCRIBE; *ready*: `/readyz` "
+        "answers 200 (RouteMQ only). PSS counts pages shared between forks once; *per extra "
+        "worker* is the pod's PSS minus a 1 x 1 pod's, over the extra workers. Idle CPU over "
+        f"{fleet['idle_seconds']:.0f} s, % of one core. See `bench/peers/fleet.py`.",
+        "",
+        "| system | pod | processes | subscribed s | ready s | PSS MiB total | supervisor "
+        "PSS MiB | PSS per extra worker MiB | supervisor CPU % | workers CPU % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, label in (("routemq", "RouteMQ"), ("original", "original RouteMQ")):
+        pods = fleet.get(system) or {}
+        for name in ("1x1", n):
+            pod = pods.get(name)
+            if pod is None:
+                continue
+            if "error" in pod:
+                lines.append(f"| {label} | {name} | failed: {pod['error']} | | | | | | | |")
+                continue
+            extra = pods.get("pss_per_extra_worker_mib") if name == n else None
+            ready = f"{pod['ready_s']:.2f}" if "ready_s" in pod else "—"
+            lines.append(
+                f"| {label} | {name} | {pod['workers_found']} | {pod['subscribed_s']:.2f} "
+                f"| {ready} | {pod['pss_total_mib']:.1f} | {pod['pss_supervisor_mib']:.1f} "
+                f"| {'—' if extra is None else f'{extra:.2f}'} "
+                f"| {pod['supervisor_cpu_pct']:.2f} | {pod['workers_cpu_pct']:.2f} |"
+            )
+    lines += [
+        "",
+        "RouteMQ gives each slot one route (8 x 4 = 32 subscriptions); the original's "
+        "WorkerManager starts one process per unit of `worker_count` and every process "
+        "subscribes to every shared route (32 x 8 = 256 subscriptions).",
+    ]
     return lines
 
 
@@ -1266,11 +1716,44 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the supervised-memory run, the py-spy profile and the import-size probe",
     )
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency runs")
+    parser.add_argument("--no-fleet", action="store_true", help="skip the 32-worker pod")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=5.0, help="length of each paced stream"
+    )
+    parser.add_argument("--latency-runs", type=int, default=3, help="runs per case and rate")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of latency,fleet: measure only these and merge them into "
+        "the existing results file and report",
+    )
+    parser.add_argument(
+        "--latency-rates",
+        default=",".join(str(f) for f in LATENCY_FRACTIONS),
+        help="fractions of bare paho's capacity to publish at",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where docs/ lives")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: recompute the goals, plots and report from the results file",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        return render_only(args.out)
+    args.latency_fractions = [float(f) for f in args.latency_rates.split(",") if f.strip()]
     if args.quick:
         args.runs = 1
         args.messages = min(args.messages, 20_000)
+        args.latency_seconds = min(args.latency_seconds, 1.5)
+        PEER_IDLE[0] = 8.0
+        args.latency_fractions = [0.5]
+        args.latency_runs = 1
+    only = set(_choices(args.only, {"latency": 1, "fleet": 1}, "part")) if args.only else set()
+    if only:
+        args.scenarios, args.no_cli, args.no_extras = "", True, True
+        args.no_latency, args.no_fleet = "latency" not in only, "fleet" not in only
     args.scenarios = _choices(args.scenarios, SCENARIOS, "scenario")
     args.systems = _choices(args.systems, SYSTEMS, "system")
 
@@ -1283,6 +1766,10 @@ def main(argv: list[str] | None = None) -> int:
         tools=not args.no_extras and "routemq" in args.systems,
     )
     bench = run_benchmark(args, envs)
+    command = " ".join(["python bench/compare.py", *(sys.argv[1:] if argv is None else argv)])
+    for part in ("latency", "fleet"):
+        if isinstance(bench["extras"].get(part), dict):
+            bench["extras"][part]["command"] = command
     cli = None if args.no_cli else cli_timings(args.quick)
     summary = summarize_all(bench["raw"])
     data: dict[str, Any] = {
@@ -1309,6 +1796,15 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / "comparison.json"
+    if only and json_path.exists():
+        # Keep everything else from the last full run; the new parts carry their own date/load.
+        previous = json.loads(json_path.read_text())
+        previous.setdefault("extras", {}).update(
+            {k: v for k, v in bench["extras"].items() if k in only}
+        )
+        previous["goals"] = [g.as_dict() for g in goals(previous["summary"], previous["extras"])]
+        previous["versions"] = {**previous.get("versions", {}), **data["versions"]}
+        data = previous
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     plots_env = envs.get("plots")
     if plots_env is not None:
@@ -1320,6 +1816,21 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}"
     )
     progress(f"wrote {md_path}")
+    for g in data["goals"]:
+        measured = "—" if g["measured"] is None else _fmt_goal(g["measured"], g["unit"])
+        print(f"  {g['goal']:<45} {measured:>14}  {g['gap']}")
+    return 0
+
+
+def render_only(out: Path) -> int:
+    json_path = out / "results" / "comparison.json"
+    data = json.loads(json_path.read_text())
+    data["goals"] = [g.as_dict() for g in goals(data["summary"], data.get("extras") or {})]
+    plots, _ = venv_for("plots", ["matplotlib"], [], check="import matplotlib")
+    if plots is not None:
+        data["plots"] = draw_plots(plots, json_path, out / "img")
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    (out / "comparison.md").write_text(render_markdown(data))
     for g in data["goals"]:
         measured = "—" if g["measured"] is None else _fmt_goal(g["measured"], g["unit"])
         print(f"  {g['goal']:<45} {measured:>14}  {g['gap']}")

@@ -56,10 +56,14 @@ def build_broker(args: Any, tally: Tally, finished: asyncio.Event) -> MQTTBroker
         if tally.tick():
             finished.set()
 
+    async def stamped(body: dict, device_id: str = Path()) -> None:
+        if tally.stamp(body) | tally.tick():
+            finished.set()
+
     async def other(body: dict) -> None:
         raise AssertionError("only the hot route receives messages")
 
-    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound}[args.handler]
+    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound, "latency": stamped}[args.handler]
     workers = args.concurrency if args.handler == "io" else 1
     for pattern in route_patterns(args.routes):
         subscriber = broker.subscriber(
@@ -86,7 +90,7 @@ async def serve(args: Any, tally: Tally, broker: MQTTBroker, finished: asyncio.E
         return f"broker.start() failed: {type(error).__name__}: {error}"
     await waiting
     watcher.cancel()
-    if tally.count < tally.limit:
+    if tally.count < tally.limit and not tally.latency_out:
         state = "still waiting for broker.start()" if not starting.done() else "started"
         return f"no message for {args.idle:.0f} s after {tally.count} ({state})"
     await broker.stop()
@@ -95,7 +99,7 @@ async def serve(args: Any, tally: Tally, broker: MQTTBroker, finished: asyncio.E
 
 def main() -> int:
     args = parser(__doc__.splitlines()[0]).parse_args()
-    tally = Tally(args.limit)
+    tally = Tally.from_args(args)
     finished = asyncio.Event()
     broker = build_broker(args, tally, finished)
     wait_for_go(tally)

@@ -28,11 +28,14 @@ def main() -> int:
     args = parser(__doc__.splitlines()[0]).parse_args()
     if args.handler == "io" or args.routes != 1 or args.protocol != "3.1.1":
         sys.exit("paho_bare: only the plain and cpu handlers, one route, MQTT 3.1.1")
-    tally = Tally(args.limit)
+    tally = Tally.from_args(args)
     cpu = args.handler == "cpu"
+    stamped = args.handler == "latency"
 
     def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        json.loads(msg.payload)
+        payload = json.loads(msg.payload)
+        if stamped and tally.stamp(payload):
+            client.disconnect()
         if cpu:
             burn_cpu()
         if tally.tick():

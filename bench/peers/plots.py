@@ -174,11 +174,100 @@ def cli(data: dict[str, Any], out: Path) -> Path | None:
     return save(fig, out / "comparison-cli.png")
 
 
+def _case_label(case: str) -> str:
+    key, _, workers = case.partition("-")
+    return f"{LABELS[key]}, {workers[:-1]} workers" if workers else LABELS[key]
+
+
+def _case_style(case: str) -> dict[str, Any]:
+    key, _, workers = case.partition("-")
+    return {"color": COLORS[key], "linestyle": "--" if workers else "-"}
+
+
+def _ms(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value["over"]) if isinstance(value, dict) else float(value)
+
+
+def latency_subtitle(data: dict[str, Any], latency: dict[str, Any]) -> str:
+    m = data["machine"]
+    return (
+        f"{latency['date'][:10]} · {m['cores']} cores · mosquitto {m['mosquitto']} · QoS 1 · "
+        f"{latency['seconds']:.0f} s per rate · median of {latency['runs']} run(s) · "
+        f"load {latency['load_before']:.2f} before"
+    )
+
+
+def latency_vs_rate(data: dict[str, Any], out: Path) -> Path | None:
+    latency = (data.get("extras") or {}).get("latency") or {}
+    if "cases" not in latency:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, key in zip(axes, ("p50", "p99"), strict=True):
+        for case, by_rate in latency["cases"].items():
+            xs, ys, open_x, open_y = [], [], [], []
+            for fraction in latency["fractions"]:
+                row = by_rate.get(str(fraction)) or {}
+                value = _ms(row.get(key))
+                if value is None:
+                    continue
+                x = latency["capacity"] * fraction
+                xs.append(x)
+                ys.append(value)
+                if isinstance(row.get(key), dict):  # only a lower bound is known
+                    open_x.append(x)
+                    open_y.append(value)
+            if not xs:
+                continue
+            style = _case_style(case)
+            ax.plot(xs, ys, marker="o", label=_case_label(case), **style)
+            if open_x:
+                ax.scatter(open_x, open_y, marker="^", s=80, color=style["color"], zorder=3)
+        ax.set_yscale("log")
+        ax.set_xlabel("offered rate, messages per second")
+        ax.set_title(f"{key} publish → handler start", fontsize=10)
+        ax.grid(which="both", alpha=0.3)
+    axes[0].set_ylabel("milliseconds (log scale); ▲ = lower bound (messages left unhandled)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Latency vs rate\n" + latency_subtitle(data, latency), fontsize=10)
+    return save(fig, out / "comparison-latency-rate.png")
+
+
+def latency_cdf(data: dict[str, Any], out: Path) -> Path | None:
+    latency = (data.get("extras") or {}).get("latency") or {}
+    if "cases" not in latency:
+        return None
+    fraction = 0.5 if 0.5 in latency["fractions"] else latency["fractions"][0]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for case, by_rate in latency["cases"].items():
+        row = by_rate.get(str(fraction)) or {}
+        points = row.get("cdf") or []
+        if not points:
+            continue
+        share = row["handled"] / row["sent"] if row.get("sent") else 1.0
+        xs = [p[0] for p in points]
+        ys = [p[1] * share for p in points]  # unhandled messages keep the curve below 1
+        ax.plot(xs, ys, label=_case_label(case), **_case_style(case))
+    ax.set_xscale("log")
+    ax.set_xlabel("publish → handler start, milliseconds (log scale)")
+    ax.set_ylabel("fraction of messages sent")
+    ax.set_ylim(0, 1.01)
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(
+        f"Latency CDF at {fraction:.0%} of bare paho's capacity "
+        f"({latency['capacity'] * fraction:,.0f} msg/s)\n" + latency_subtitle(data, latency),
+        fontsize=10,
+    )
+    return save(fig, out / "comparison-latency-cdf.png")
+
+
 def main(argv: list[str]) -> int:
     data = json.loads(Path(argv[1]).read_text())
     out = Path(argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for draw in (throughput, memory, ratios, cli):
+    for draw in (throughput, memory, ratios, cli, latency_vs_rate, latency_cdf):
         path = draw(data, out)
         if path is not None:
             print(path)

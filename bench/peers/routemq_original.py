@@ -41,7 +41,7 @@ def main() -> int:
     args = parser(__doc__.splitlines()[0]).parse_args()
     if args.protocol != "3.1.1":
         raise SystemExit("routemq_original: its workers speak MQTT 3.1.1 only")
-    tally = Tally(args.limit)
+    tally = Tally.from_args(args)
 
     def done() -> None:
         # The worker's main loop stops on KeyboardInterrupt, as with Ctrl+C.
@@ -61,10 +61,14 @@ def main() -> int:
         if tally.tick():
             done()
 
+    async def stamped(device_id: str, payload: Any, client: Any) -> None:
+        if tally.stamp(payload) | tally.tick():
+            done()
+
     async def other(payload: Any, client: Any, **params: str) -> None:
         raise AssertionError("only the hot route receives messages")
 
-    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound}[args.handler]
+    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound, "latency": stamped}[args.handler]
     router = Router()
     for pattern in route_patterns(args.routes):
         router.on(pattern, handler if pattern == HOT_PATTERN else other, qos=args.qos, shared=True)

@@ -31,7 +31,13 @@ from routemq_runtime.worker import SlotSpec, run_slot
 
 def main() -> int:
     args = parser(__doc__.splitlines()[0]).parse_args()
-    tally = Tally(args.limit)
+    budget = os.environ.get("ROUTEMQ_BENCH_READ_BUDGET")
+    if budget:
+        # Diagnosis only: how many packets the slot reads per readable socket before handling.
+        from routemq_runtime.transport import bridge
+
+        bridge.READ_BUDGET = int(budget)
+    tally = Tally.from_args(args)
 
     def done() -> None:
         # SIGTERM is how the supervisor stops a slot: it drains in-flight handlers first.
@@ -51,10 +57,14 @@ def main() -> int:
         if tally.tick():
             done()
 
+    async def stamped(device_id: str, payload: Any) -> None:
+        if tally.stamp(payload) | tally.tick():
+            done()
+
     async def other(payload: Any) -> None:
         raise AssertionError("only the hot route receives messages")
 
-    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound}[args.handler]
+    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound, "latency": stamped}[args.handler]
     router = Router()
     for pattern in route_patterns(args.routes):
         router.on(pattern, handler if pattern == HOT_PATTERN else other, qos=args.qos, shared=True)

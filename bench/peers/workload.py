@@ -5,6 +5,11 @@ holds a queued backlog, handles ``--limit`` messages with the handler chosen by 
 then prints one ``RESULT {json}`` line: how many it handled, the monotonic times of its first and
 last message, its CPU time and its memory. ``time.monotonic`` is one system-wide clock on Linux,
 so the harness can combine the first and last times of several workers.
+
+Latency runs (``--handler latency``): the messages come live from a paced publisher, each stamped
+with its send time; the handler records publish → handler start (see ``latency.py``), the worker
+prints ``FIRST`` when it takes its first message and stops when the stream has been idle for
+``--idle`` seconds or ``--deadline`` seconds after its first measured message.
 """
 
 from __future__ import annotations
@@ -65,23 +70,53 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--group", required=True, help="shared subscription group")
     p.add_argument("--qos", type=int, choices=(0, 1), default=1)
     p.add_argument("--limit", type=int, required=True, help="messages to handle, then stop")
-    p.add_argument("--handler", choices=("plain", "io", "cpu"), default="plain")
+    p.add_argument("--handler", choices=("plain", "io", "cpu", "latency"), default="plain")
     p.add_argument("--routes", type=int, default=1, help="routes in the router (1 is hot)")
     p.add_argument("--concurrency", type=int, default=100, help="handlers in flight")
     p.add_argument("--protocol", choices=("3.1.1", "5"), default="3.1.1")
     p.add_argument("--idle", type=float, default=20.0, help="give up after this long idle")
+    p.add_argument("--latency-out", default="", help="latency runs: where to write the records")
+    p.add_argument(
+        "--deadline", type=float, default=0.0, help="latency runs: stop this long after the first"
+    )
     return p
 
 
 class Tally:
     """Counts handled messages and remembers when the first and the last one finished."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, latency_out: str = "", deadline: float = 0.0) -> None:
         self.limit = limit
         self.count = 0
         self.first = 0.0
         self.last = 0.0
         self.started = time.monotonic()
+        self.latency_out = latency_out
+        self.latencies: list[float] = []
+        self.deadline = deadline
+        self.measuring_since = 0.0
+        self.stopped = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Tally:
+        return cls(args.limit, args.latency_out, args.deadline)
+
+    def stamp(self, payload: dict) -> bool:
+        """Record publish → now for a stamped payload (before ``tick``); True when past the
+        deadline, the worker's cue to stop."""
+        now = time.monotonic()
+        if self.count == 0:
+            sys.stdout.write("FIRST\n")
+            sys.stdout.flush()
+        if payload.get("w"):
+            return False
+        self.latencies.append(now - payload["t"])
+        if not self.measuring_since:
+            self.measuring_since = now
+        if self.deadline and not self.stopped and now - self.measuring_since > self.deadline:
+            self.stopped = True
+            return True
+        return False
 
     def tick(self) -> bool:
         """Count one handled message; True when it is the last one counted.
@@ -99,6 +134,8 @@ class Tally:
         return self.count == self.limit
 
     def idle_for(self) -> float:
+        if self.latency_out and not self.last:
+            return 0.0  # a live stream: the harness waits for every worker's first message
         return time.monotonic() - (self.last or self.started)
 
 
@@ -148,6 +185,11 @@ def stop_when_idle(tally: Tally, idle: float, sig: int) -> None:
 
 
 def report(tally: Tally, **extra: object) -> None:
+    if tally.latency_out:
+        from latency import write_latencies
+
+        write_latencies(tally.latency_out, tally.latencies)
+        extra["latencies"] = len(tally.latencies)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         "count": tally.count,
