@@ -908,7 +908,7 @@ def _children(pid: int) -> list[int]:
 
 def supervised_memory(broker: Any, count: int) -> dict[str, Any]:
     """Per-worker memory of a real app run by the supervisor (2 forked slots) after a load."""
-    from workload import memory_kib
+    from workload import memory_kib, stop_process
 
     from tests.support.apps import write_app
 
@@ -942,12 +942,7 @@ def supervised_memory(broker: Any, count: int) -> dict[str, Any]:
             loaded = [memory_kib(pid) for pid in workers]
             parent = memory_kib(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
     def mib(rows: list[dict[str, int]], key: str) -> float:
         return max(r[key] for r in rows) / MIB

@@ -11,7 +11,6 @@ Run: ``python bench/failed_messages.py [--messages N] [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -21,10 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_feed import pipeline_rate
+from pipeline_feed import arguments, logs_to_devnull, pipeline_rate
 
 from routemq_runtime import Config, Router
-from routemq_runtime.log import configure_logging
 from routemq_runtime.message import InboundMessage
 
 
@@ -51,12 +49,8 @@ def rate(messages: int, fail_every: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    with open(os.devnull, "w") as sink:
-        configure_logging("INFO", worker="bench-0", stream=sink)
+    args = arguments(__doc__.splitlines()[0])
+    with logs_to_devnull():
         samples: dict[int, list[float]] = {0: [], 100: []}
         for _ in range(args.rounds):
             for fail_every in samples:

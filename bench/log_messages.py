@@ -10,7 +10,6 @@ Run: ``python bench/log_messages.py [--messages N] [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -20,10 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_feed import pipeline_rate
+from pipeline_feed import arguments, logs_to_devnull, pipeline_rate
 
 from routemq_runtime import Config, Router
-from routemq_runtime.log import configure_logging
 from routemq_runtime.message import InboundMessage
 
 
@@ -50,12 +48,8 @@ def rate(messages: int, log_messages: bool) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    with open(os.devnull, "w") as sink:
-        configure_logging("INFO", worker="bench-0", stream=sink)
+    args = arguments(__doc__.splitlines()[0])
+    with logs_to_devnull():
         logging.getLogger("routemq.worker").setLevel(logging.INFO)
         samples: dict[str, list[float]] = {"off": [], "on": []}
         for _ in range(args.rounds):

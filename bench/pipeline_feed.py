@@ -4,11 +4,15 @@ on the path, and they put the repository root there for ``tests.support``)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from routemq_runtime import Config, Router
+from routemq_runtime.log import configure_logging
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Dispatcher
 from routemq_runtime.testing import MemoryPublisher
@@ -42,3 +46,20 @@ def pipeline_rate(router: Router, inbound: Sequence[InboundMessage], config: Con
         return len(inbound) / (time.perf_counter() - started)
 
     return asyncio.run(scenario())
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """``--messages`` and ``--rounds``, as every pipeline benchmark takes them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    return parser.parse_args()
+
+
+@contextmanager
+def logs_to_devnull() -> Iterator[None]:
+    """The runtime's own log handler at INFO, writing where nobody reads (a container's stdout
+    costs about that)."""
+    with open(os.devnull, "w") as sink:
+        configure_logging("INFO", worker="bench-0", stream=sink)
+        yield

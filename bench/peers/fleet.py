@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workload import stop_process
+
 KIB_PER_MIB = 1024
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -150,12 +152,7 @@ def measure_pod(
         out["workers_cpu_pct"] = core_percent(after[1] - before[1], seconds)
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         for pid in descendants(proc.pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
