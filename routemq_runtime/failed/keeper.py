@@ -20,8 +20,8 @@ import paho.mqtt.client as mqtt
 from routemq_runtime.failed.record import from_dead_letter
 from routemq_runtime.failed.store import FailedStore, StoreError, open_store, store_path
 from routemq_runtime.transport.backoff import backoff_delay
-from routemq_runtime.transport.durable import HOLD_EXPIRY
-from routemq_runtime.transport.paho_client import new_client, protocol_of, session_properties
+from routemq_runtime.transport.durable import connect_held
+from routemq_runtime.transport.paho_client import new_client
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -84,22 +84,12 @@ class DeadLetterKeeper:
         if self._store is None:
             self._store = open_store(self.path)
         config = self.config
-        v5 = protocol_of(str(config.mqtt_protocol)) == mqtt.MQTTv5
         client = new_client(config, self.client_id, clean_session=False, manual_ack=True)
         state: dict[str, Any] = {}
         client.on_connect = lambda *args: self._on_connect(client, state, args[3])
         client.on_message = lambda _c, _u, message: self._on_message(client, state, message)
         client.on_disconnect = lambda *args: state.setdefault("gone", str(args[3]))
-        properties = session_properties(config, IN_FLIGHT)
-        if properties is not None:
-            properties.SessionExpiryInterval = HOLD_EXPIRY
-        client.connect(
-            config.mqtt_broker,
-            int(config.mqtt_port),
-            keepalive=30,
-            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=properties,
-        )
+        connect_held(client, config, receive_maximum=IN_FLIGHT, keepalive=30)
         try:
             while not self._stop.is_set() and "gone" not in state and "error" not in state:
                 client.loop(0.2)

@@ -12,16 +12,31 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from routemq_runtime.transport.paho_client import new_client, protocol_of
+from routemq_runtime.transport.paho_client import new_client, session_properties
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
 
 #: MQTT 5 session expiry of a held session: 30 days, or what the broker allows below that.
 HOLD_EXPIRY = 30 * 24 * 3600
+
+
+def connect_held(
+    client: mqtt.Client, config: Config, *, receive_maximum: int, keepalive: int
+) -> None:
+    """CONNECT as a held session: resumed, never cleaned, kept for ``HOLD_EXPIRY`` on MQTT 5."""
+    properties = session_properties(config, receive_maximum)
+    if properties is not None:
+        properties.SessionExpiryInterval = HOLD_EXPIRY
+    v5 = properties is not None
+    client.connect(
+        config.mqtt_broker,
+        int(config.mqtt_port),
+        keepalive=keepalive,
+        clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+        properties=properties,
+    )
 
 
 def hold_subscription(
@@ -32,7 +47,6 @@ def hold_subscription(
     broker sends meanwhile is redelivered to the next reader). Returns whether a session was
     already there. Raises as ``connect`` does when the broker cannot be reached.
     """
-    v5 = protocol_of(str(config.mqtt_protocol)) == mqtt.MQTTv5
     client = new_client(config, client_id, clean_session=False, manual_ack=True)
     state: dict[str, Any] = {}
 
@@ -45,18 +59,8 @@ def hold_subscription(
 
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
-    properties = None
-    if v5:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = HOLD_EXPIRY
-        properties.ReceiveMaximum = 1  # take as little as possible of what is queued
-    client.connect(
-        config.mqtt_broker,
-        int(config.mqtt_port),
-        keepalive=10,
-        clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-        properties=properties,
-    )
+    # Take as little as possible of what is queued.
+    connect_held(client, config, receive_maximum=1, keepalive=10)
     try:
         _pump(client, state, "refused", timeout)
         if state.get("refused"):
