@@ -19,6 +19,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 PROTOCOLS = ("5", "3.1.1")
+#: How worker slots speak MQTT: RouteMQ's own asyncio client, or paho-mqtt (the tools always use
+#: paho-mqtt).
+TRANSPORTS = ("native", "paho")
 SECRET_FIELDS = frozenset({"mqtt_password"})
 
 
@@ -127,6 +130,7 @@ class Config:
     mqtt_client_id: str | None = _env("MQTT_CLIENT_ID", _optional(_non_empty), None)
     mqtt_group_name: str = _env("MQTT_GROUP_NAME", _non_empty, "routemq")
     mqtt_protocol: str = _env("MQTT_PROTOCOL", _choice(PROTOCOLS), "5")
+    mqtt_transport: str = _env("MQTT_TRANSPORT", _choice(TRANSPORTS), "native")
     mqtt_keepalive: int = _env("MQTT_KEEPALIVE", _integer(5, 65535), 60)
     mqtt_session_expiry: int = _env("MQTT_SESSION_EXPIRY", _integer(0), 3600)
     mqtt_tls: bool = _env("MQTT_TLS", _boolean, False)

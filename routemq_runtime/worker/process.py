@@ -90,7 +90,7 @@ class Worker:
     def setup_client(self) -> None:
         """Build ``self.client`` (``self.transport``): one MQTT connection, stable client id."""
         # Here: paho-mqtt loads only in a process that runs a slot.
-        from routemq_runtime.transport import MqttTransport, Subscription
+        from routemq_runtime.transport import Subscription, slot_transport
 
         spec = self.spec
         group = spec.group if spec.shared else None
@@ -99,7 +99,7 @@ class Worker:
         ]
         # A subclass's _on_message gets every message; the plain path skips the extra call.
         overridden = type(self)._on_message is not Worker._on_message
-        self.transport = MqttTransport(
+        self.transport = slot_transport(spec.config)(
             spec.config,
             spec.client_id,
             [] if spec.adopted else subscriptions,

@@ -1,0 +1,20 @@
+"""Which MQTT client a worker slot uses (``MQTT_TRANSPORT``): RouteMQ's own asyncio client or
+paho-mqtt. Both offer the same interface (:class:`~routemq_runtime.transport.MqttTransport`'s)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from routemq_runtime.config import Config
+
+
+def slot_transport(config: Config) -> type[Any]:
+    """The transport class for ``config.mqtt_transport``."""
+    if config.mqtt_transport == "paho":
+        from routemq_runtime.transport.client import MqttTransport
+
+        return MqttTransport
+    from routemq_runtime.transport.client import MqttTransport as Native  # until native lands
+
+    return Native
