@@ -7,4 +7,11 @@ from routemq_runtime.transport.client import MqttTransport
 from routemq_runtime.transport.connection import Subscription, TransportError
 from routemq_runtime.transport.paho_client import protocol_of
 
-__all__ = ["MqttTransport", "Subscription", "TransportError", "backoff_delay", "protocol_of", "slot_transport"]
+__all__ = [
+    "MqttTransport",
+    "Subscription",
+    "TransportError",
+    "backoff_delay",
+    "protocol_of",
+    "slot_transport",
+]

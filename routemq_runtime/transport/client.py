@@ -23,13 +23,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.transport import paho_speedups
 from routemq_runtime.transport.bridge import SocketBridge, guarded
-from routemq_runtime.transport.connection import (
-    Connection,
-    Reconnect,
-    Subscription,
-    TransportError,
-)
+from routemq_runtime.transport.connection import Reconnect, Subscription, TransportError
 from routemq_runtime.transport.paho_client import end_session, new_client, protocol_of
+from routemq_runtime.transport.paho_connection import PahoConnection
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -77,7 +73,7 @@ class MqttTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._client = self._make_client()
-        self._connection = Connection(
+        self._connection = PahoConnection(
             config,
             client_id,
             self._client,

@@ -1,5 +1,9 @@
 """The connection state machine: connect, retry with backoff, subscribe, ready, lost, refused.
 
+The rules live here once; a driver (paho's in :mod:`~routemq_runtime.transport.paho_connection`,
+RouteMQ's own in :mod:`~routemq_runtime.transport.native`) opens connections, sends packets and
+reports what the broker answered.
+
 ::
 
     start ──connect──▶ CONNACK ok ──SUBSCRIBE──▶ SUBACK ok ──▶ ready
@@ -15,23 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from routemq_runtime.transport.backoff import backoff_delay
-from routemq_runtime.transport.bridge import SocketBridge, guarded
 from routemq_runtime.transport.paho_client import (
     FATAL_CONNACK,
     protocol_of,
     refusal_hint,
-    session_properties,
     unreachable_hint,
 )
 
@@ -65,17 +63,19 @@ class Reconnect:
 
 
 class Connection:
-    """Owns connecting and subscribing for one paho client; reports readiness and losses.
+    """Owns connecting and subscribing for one client session; reports readiness and losses.
 
     ``on_ready(ready)`` is called when connected-and-subscribed changes; ``on_lost()`` when an
-    accepted connection is gone.
+    accepted connection is gone. A driver implements :meth:`_open`, :meth:`_drop`,
+    :meth:`_send_subscribe` and :meth:`_send_unsubscribe`, and reports the broker's answers with
+    :meth:`attempt_failed`, :meth:`accepted`, :meth:`refused`, :meth:`subscribe_answered` and
+    :meth:`lost`.
     """
 
     def __init__(
         self,
         config: Config,
         client_id: str,
-        client: mqtt.Client,
         subscriptions: Sequence[Subscription],
         *,
         receive_maximum: int | None,
@@ -87,7 +87,6 @@ class Connection:
     ) -> None:
         self.config = config
         self.client_id = client_id
-        self.client = client
         self.subscriptions = tuple(subscriptions)
         self.receive_maximum = receive_maximum
         # Filters a resumed session may still hold from an earlier layout (another group, an
@@ -107,20 +106,32 @@ class Connection:
         self._reconnect = reconnect
         self._on_ready = on_ready
         self._on_lost = on_lost
-        self._bridge: SocketBridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._attempt = 0
         self._ever_connected = False
         self._hinted = False
-        self._subscribe_mid: int | None = None
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
 
-    def start(self, bridge: SocketBridge) -> None:
-        self._bridge = bridge
-        self._loop = bridge.loop
+    # -- what a driver does --------------------------------------------------------------------
+
+    def _open(self, first: bool) -> None:
+        """Start one connection attempt (``first``: this session has never been tried)."""
+        raise NotImplementedError
+
+    def _drop(self) -> None:
+        """Close the current connection, if any (its loss is then reported with :meth:`lost`)."""
+        raise NotImplementedError
+
+    def _send_subscribe(self) -> None:
+        raise NotImplementedError
+
+    def _send_unsubscribe(self, filters: list[str]) -> None:
+        raise NotImplementedError
+
+    # -- control -------------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._attempt_connect()
 
     def stop(self) -> None:
@@ -136,7 +147,7 @@ class Connection:
         if self.stopping or not self.connected:
             return
         log.warning("%s; reconnecting so the broker redelivers unacknowledged messages", why)
-        self.client.disconnect()
+        self._drop()
 
     # -- attempts ------------------------------------------------------------------------------
 
@@ -145,27 +156,13 @@ class Connection:
         if self.stopping:
             return
         self._attempt += 1
+        self._open(not (self._ever_connected or self._attempt > 1))
+
+    def attempt_failed(self, error: BaseException) -> None:
+        """The broker could not be reached (or the TLS handshake failed)."""
         config = self.config
-        assert self._bridge is not None
-        try:
-            # A blocking TCP connect (and TLS handshake): nothing else could make progress
-            # without the connection anyway, and paho offers no non-blocking connect.
-            if self._ever_connected or self._attempt > 1:
-                self.client.reconnect()
-            else:
-                self.client.connect(
-                    config.mqtt_broker,
-                    int(config.mqtt_port),
-                    keepalive=int(config.mqtt_keepalive),
-                    clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                    properties=session_properties(config, self.receive_maximum),
-                )
-        except (OSError, ssl.SSLError) as exc:
-            self._bridge.drop_socket()
-            self._schedule(f"connect to {config.mqtt_broker}:{config.mqtt_port}: {exc}")
-            self._hint_unreachable()
-            return
-        self._bridge.start_housekeeping()
+        self._schedule(f"connect to {config.mqtt_broker}:{config.mqtt_port}: {error}")
+        self._hint_unreachable()
 
     def _hint_unreachable(self) -> None:
         """Say once what to check when no broker has answered yet (retries go on)."""
@@ -184,35 +181,26 @@ class Connection:
         log.warning("%s; reconnecting in %.2fs (attempt %d)", why, delay, attempt)
         self._timer = self._loop.call_later(delay, self._attempt_connect)
 
-    def _fail(self, error: TransportError) -> None:
+    def fail(self, error: TransportError) -> None:
+        """Give up for good: no retry can help."""
         log.error("%s", error)
         self.fatal_error = error
         self.stopping = True
         self.ready.set()
-        if self._bridge is not None and self._bridge.sock is not None:
-            self.client.disconnect()
+        self._drop()
 
-    # -- paho callbacks (loop thread) ----------------------------------------------------------
+    # -- what the broker answered --------------------------------------------------------------
 
-    @guarded
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            reason = str(reason_code)
-            if reason in FATAL_CONNACK:
-                hint = refusal_hint(reason, self.v5)
-                self._fail(
-                    TransportError(f"broker refused client {self.client_id!r}: {reason}{hint}")
-                )
-            else:
-                log.warning("broker refused the connection: %s", reason)
-            return
+    def refused(self, reason: str, detail: str | None = None) -> None:
+        """A CONNACK refusal (``reason`` as paho names it; ``detail``: MQTT 5 reason string)."""
+        said = f"{reason} ({detail})" if detail else reason
+        if reason in FATAL_CONNACK:
+            hint = refusal_hint(reason, self.v5)
+            self.fail(TransportError(f"broker refused client {self.client_id!r}: {said}{hint}"))
+        else:
+            log.warning("broker refused the connection: %s", said)
+
+    def accepted(self, session_present: bool) -> None:
         self.connected = True
         if self._ever_connected:
             self.reconnects += 1
@@ -223,66 +211,34 @@ class Connection:
             self.config.mqtt_broker,
             self.config.mqtt_port,
             self.client_id,
-            flags.session_present,
+            session_present,
         )
         if self.stale:
             log.info("leaving filters of an earlier layout: %s", ", ".join(self.stale))
-            client.unsubscribe(list(self.stale))
+            self._send_unsubscribe(list(self.stale))
         if self.subscriptions:
-            self._subscribe()
+            self._send_subscribe()
         else:
             self.set_ready(True)
 
-    def _subscribe(self) -> None:
-        if self.v5:
-            # Retained messages only for a subscription that is new, not on every reconnect.
-            topics: list[tuple[str, Any]] = [
-                (s.topic_filter, SubscribeOptions(qos=s.qos, retainHandling=1))
-                for s in self.subscriptions
-            ]
-        else:
-            topics = [(s.topic_filter, s.qos) for s in self.subscriptions]
-        result, mid = self.client.subscribe(topics)
-        if result != mqtt.MQTT_ERR_SUCCESS:
-            log.warning("SUBSCRIBE could not be sent: %s", mqtt.error_string(result))
-        self._subscribe_mid = mid
-
-    @guarded
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        if mid != self._subscribe_mid:
-            return
+    def subscribe_answered(self, refusals: Sequence[str | None]) -> None:
+        """The SUBACK of :meth:`_send_subscribe`: per filter, None or why it was refused."""
         refused = [
-            f"{sub.topic_filter} ({code})"
-            for sub, code in zip(self.subscriptions, reason_codes, strict=False)
-            if code.is_failure
+            f"{sub.topic_filter} ({why})"
+            for sub, why in zip(self.subscriptions, refusals, strict=False)
+            if why is not None
         ]
         if refused:
-            self._fail(TransportError(f"broker refused subscription: {', '.join(refused)}"))
+            self.fail(TransportError(f"broker refused subscription: {', '.join(refused)}"))
             return
         log.info("subscribed: %s", ", ".join(s.topic_filter for s in self.subscriptions))
         self.set_ready(True)
 
-    @guarded
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def lost(self, reason: str) -> None:
+        """The connection (accepted or not) is gone."""
         was_connected = self.connected
         self.connected = False
         self.set_ready(False)
-        if self._bridge is not None and self._bridge.sock is None:
-            self._bridge.closed.set()
         if was_connected and self._on_lost is not None:
             try:
                 self._on_lost()
@@ -291,11 +247,11 @@ class Connection:
         if self.stopping:
             return
         if self.once and self._ever_connected:
-            self._fail(TransportError(f"connection to {self.client_id!r} lost: {reason_code}"))
+            self.fail(TransportError(f"connection to {self.client_id!r} lost: {reason}"))
             return
         if was_connected:
-            log.warning("connection lost: %s", reason_code)
-        self._schedule(f"disconnected ({reason_code})")
+            log.warning("connection lost: %s", reason)
+        self._schedule(f"disconnected ({reason})")
 
     def set_ready(self, ready: bool) -> None:
         changed = ready != self.subscribed

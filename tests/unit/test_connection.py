@@ -14,12 +14,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from routemq_runtime import Config
-from routemq_runtime.transport.connection import (
-    Connection,
-    Reconnect,
-    Subscription,
-    TransportError,
-)
+from routemq_runtime.transport.connection import Reconnect, Subscription, TransportError
+from routemq_runtime.transport.paho_connection import PahoConnection
 from tests.support.polling import until
 
 FAST = Reconnect(base=0.001, maximum=0.004)
@@ -71,7 +67,7 @@ class Machine:
         self.client = FakeClient()
         self.ready_changes: list[bool] = []
         self.lost = 0
-        self.connection = Connection(
+        self.connection = PahoConnection(
             config,
             "worker-0",
             self.client,  # type: ignore[arg-type]
