@@ -131,6 +131,10 @@ class Config:
     mqtt_group_name: str = _env("MQTT_GROUP_NAME", _non_empty, "routemq")
     mqtt_protocol: str = _env("MQTT_PROTOCOL", _choice(PROTOCOLS), "5")
     mqtt_transport: str = _env("MQTT_TRANSPORT", _choice(TRANSPORTS), "native")
+    #: MQTT 5 tells the broker; messages bigger than this are never sent to the worker.
+    mqtt_max_packet_size: int | None = _env(
+        "MQTT_MAX_PACKET_SIZE", _optional(_integer(64, 268_435_460)), None
+    )
     mqtt_keepalive: int = _env("MQTT_KEEPALIVE", _integer(5, 65535), 60)
     mqtt_session_expiry: int = _env("MQTT_SESSION_EXPIRY", _integer(0), 3600)
     mqtt_tls: bool = _env("MQTT_TLS", _boolean, False)

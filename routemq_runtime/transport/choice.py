@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 def slot_transport(config: Config) -> type[Any]:
     """The transport class for ``config.mqtt_transport``."""
     if config.mqtt_transport == "paho":
-        from routemq_runtime.transport.client import MqttTransport
+        from routemq_runtime.transport.client import MqttTransport  # only the chosen one loads
 
         return MqttTransport
-    from routemq_runtime.transport.client import MqttTransport as Native  # until native lands
+    from routemq_runtime.transport.native.client import NativeTransport  # only the chosen one
 
-    return Native
+    return NativeTransport

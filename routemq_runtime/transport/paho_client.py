@@ -101,6 +101,8 @@ def session_properties(config: Config, receive_maximum: int | None) -> Propertie
     props.SessionExpiryInterval = int(config.mqtt_session_expiry)
     if receive_maximum:
         props.ReceiveMaximum = int(receive_maximum)
+    if config.mqtt_max_packet_size:
+        props.MaximumPacketSize = int(config.mqtt_max_packet_size)
     return props
 
 

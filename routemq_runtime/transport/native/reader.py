@@ -21,8 +21,12 @@ from routemq_runtime.message import InboundMessage
 from routemq_runtime.transport.native.codec import (
     MAX_REMAINING_LENGTH,
     PACKET_TOO_LARGE,
+    PINGRESP,
     PROTOCOL_ERROR,
+    PUBACK,
+    PUBCOMP,
     PUBREL,
+    SUBACK,
     SUBSCRIBE,
     UNSUBSCRIBE,
     MalformedPacket,
@@ -32,6 +36,11 @@ from routemq_runtime.transport.paho_speedups import SharedTableProperties
 
 # Packet types whose fixed-header flags must be 0b0010 (all others but PUBLISH: 0).
 _FLAGS_TWO = frozenset({PUBREL, SUBSCRIBE, UNSUBSCRIBE})
+# Answers that may be taken ahead of the messages before them while decoding is paused: the
+# consumer may be waiting for one to make progress (a SUBACK for readiness, a PUBACK for a dead
+# letter, a PINGRESP for the keep-alive). Never an UNSUBACK: it proves that everything before it
+# was received, so it must come in order; never PUBREL or PUBREC, which follow other packets.
+_SKIMMED = frozenset({SUBACK << 4, PUBACK << 4, PUBCOMP << 4, PINGRESP << 4})
 
 
 class _NoProperties(SharedTableProperties):
@@ -69,8 +78,7 @@ class PacketReader:
         self.on_packet = on_packet
         self.on_duplicate = on_duplicate
         self.released = released
-        # The limit is on the whole packet; a remaining length is at least 2 bytes shorter.
-        self.max_remaining = min(MAX_REMAINING_LENGTH, (max_packet_size or MAX_REMAINING_LENGTH))
+        self.max_packet_size = max_packet_size or MAX_REMAINING_LENGTH + 5
         self.paused = False
         self.received = 0
         self._held: bytes | None = None
@@ -78,6 +86,11 @@ class PacketReader:
         self._chunks: deque[bytes] = deque()
         self._queued = 0
         self._need = 0
+        # Stream offset of _held[0]; offsets of answers already taken by skim() (and where it
+        # stopped), so that decoding in order passes over them.
+        self._base = 0
+        self._skimmed: set[int] = set()
+        self._skimmed_to = 0
 
     @property
     def buffered(self) -> int:
@@ -92,6 +105,9 @@ class PacketReader:
         self._chunks.clear()
         self._queued = 0
         self._need = 0
+        self._base = 0
+        self._skimmed.clear()
+        self._skimmed_to = 0
         self.paused = False
 
     def feed(self, data: bytes) -> None:
@@ -122,6 +138,7 @@ class PacketReader:
             # A packet starts at `end` and is not all here: join it with what follows once
             # enough has arrived.
             tail = data[end:]
+            self._base += end
             self._need = _packet_size(tail)
             if len(tail) + self._queued < max(self._need, len(tail) + 1):
                 self._held, self._pos = tail, 0
@@ -133,6 +150,8 @@ class PacketReader:
             self._need = 0
 
     def _next_chunk(self) -> None:
+        if self._held is not None:
+            self._base += len(self._held)
         if self._chunks:
             self._held = self._chunks.popleft()
             self._queued -= len(self._held)
@@ -146,7 +165,7 @@ class PacketReader:
         where reading was paused)."""
         size = len(data)
         v5 = self.v5
-        limit = self.max_remaining
+        limit = self.max_packet_size
         deliver = self.on_publish
         released = self.released
         try:
@@ -160,14 +179,19 @@ class PacketReader:
                     length, start = _long_length(data, pos + 1)
                     if start < 0:
                         break
-                if length > limit:
-                    raise MalformedPacket(
-                        f"packet of {length} bytes is over the limit of {limit}", PACKET_TOO_LARGE
-                    )
                 end = start + length
+                if end - pos > limit:
+                    raise MalformedPacket(
+                        f"packet of {end - pos} bytes is over the limit of {limit}",
+                        PACKET_TOO_LARGE,
+                    )
                 if end > size:
                     break
                 if first & 0xF0 != 0x30:
+                    if self._skimmed and self._base + pos in self._skimmed:
+                        self._skimmed.discard(self._base + pos)
+                        pos = end
+                        continue
                     pos = end
                     self._control(first, data[start:end])
                     continue
@@ -205,6 +229,29 @@ class PacketReader:
         except UnicodeDecodeError as error:
             raise MalformedPacket("topic is not UTF-8") from error
         return pos
+
+    def skim(self) -> None:
+        """While decoding is paused: take the answers the consumer may be waiting for from the
+        bytes held (see ``_SKIMMED``), leaving every message where it is."""
+        if not self.paused or self._held is None:
+            return
+        if self._chunks:  # one contiguous buffer to walk (at most what a pause holds)
+            self._chunks.appendleft(self._held[self._pos :])
+            self._base += self._pos
+            self._held, self._pos = b"".join(self._chunks), 0
+            self._chunks.clear()
+            self._queued = 0
+        data = self._held
+        pos = max(self._pos, self._skimmed_to - self._base)
+        while pos + 1 < len(data):
+            length, start = _long_length(data, pos + 1)
+            if start < 0 or start + length > len(data):
+                break
+            if data[pos] in _SKIMMED:
+                self._skimmed.add(self._base + pos)
+                self.on_packet(data[pos], data[start : start + length])
+            pos = start + length
+        self._skimmed_to = self._base + pos
 
     def _control(self, first: int, body: bytes) -> None:
         kind = first >> 4

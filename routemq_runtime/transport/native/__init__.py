@@ -1,0 +1,1 @@
+"""RouteMQ's own asyncio MQTT client for worker slots (``MQTT_TRANSPORT=native``)."""
