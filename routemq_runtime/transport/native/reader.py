@@ -181,31 +181,22 @@ class PacketReader:
                         break
                 end = start + length
                 if end - pos > limit:
-                    raise MalformedPacket(
-                        f"packet of {end - pos} bytes is over the limit of {limit}",
-                        PACKET_TOO_LARGE,
-                    )
+                    _too_large(end - pos, limit)
                 if end > size:
                     break
                 if first & 0xF0 != 0x30:
-                    if self._skimmed and self._base + pos in self._skimmed:
-                        self._skimmed.discard(self._base + pos)
-                        pos = end
-                        continue
+                    self._control(first, data, pos, start, end)
                     pos = end
-                    self._control(first, data[start:end])
                     continue
                 qos = (first >> 1) & 3
+                if qos == 3 or (first & 0x08 and not qos):
+                    _bad_publish_flags(first)
                 topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
                 topic = data[start + 2 : topic_end].decode()
                 if qos:
-                    if qos == 3:
-                        raise MalformedPacket("PUBLISH with QoS 3")
                     pid = (data[topic_end] << 8) | data[topic_end + 1]
                     i = topic_end + 2
                 else:
-                    if first & 0x08:
-                        raise MalformedPacket("PUBLISH at QoS 0 marked as a redelivery")
                     pid = None
                     i = topic_end
                 if v5:
@@ -253,13 +244,27 @@ class PacketReader:
             pos = start + length
         self._skimmed_to = self._base + pos
 
-    def _control(self, first: int, body: bytes) -> None:
+    def _control(self, first: int, data: bytes, pos: int, start: int, end: int) -> None:
+        if self._skimmed and self._base + pos in self._skimmed:
+            self._skimmed.discard(self._base + pos)  # taken ahead by skim()
+            return
+        body = data[start:end]
         kind = first >> 4
         if kind == 0:
             raise MalformedPacket("packet type 0 is reserved")
         if first & 0x0F != (2 if kind in _FLAGS_TWO else 0):
             raise MalformedPacket(f"packet type {kind} with reserved flags {first & 0x0F:#06b}")
         self.on_packet(first, body)
+
+
+def _too_large(size: int, limit: int) -> None:
+    raise MalformedPacket(f"packet of {size} bytes is over the limit of {limit}", PACKET_TOO_LARGE)
+
+
+def _bad_publish_flags(first: int) -> None:
+    if (first >> 1) & 3 == 3:
+        raise MalformedPacket("PUBLISH with QoS 3")
+    raise MalformedPacket("PUBLISH at QoS 0 marked as a redelivery")
 
 
 def _long_length(data: bytes, pos: int) -> tuple[int, int]:
