@@ -218,7 +218,9 @@ def decode_answer(kind: int, body: bytes, *, v5: bool) -> Answer:
     if kind == CONNACK:
         if len(body) < 2 or body[0] & 0xFE:
             raise MalformedPacket("CONNACK with bad flags or too short")
-        code = body[1] if v5 else CONNACK_311.get(body[1], body[1])
+        # A broker without MQTT 5 answers a version 5 CONNECT with 3.1.1's "unacceptable
+        # protocol version" (1): MQTT 5 reason codes below 0x80 mean success, so map them.
+        code = body[1] if v5 and not 0 < body[1] < 0x80 else CONNACK_311.get(body[1], body[1])
         props = properties_of(PacketTypes.CONNACK, body, 2)[0] if v5 else None
         return Answer(kind, 0, (code,), props, bool(body[0] & 1))
     if kind in (PINGRESP,):
