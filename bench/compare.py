@@ -18,6 +18,10 @@ the first to the last message handled (over all workers of the run), so the publ
 bottleneck and start-up is not counted. Slower systems drain only the first part of their copy:
 enough for a few seconds of steady work.
 
+RouteMQ's slot runs in the QoS 1 case with each MQTT client (``MQTT_TRANSPORT=native``, the
+default, and ``paho``) on MQTT 3.1.1 and MQTT 5, and with the default client where ``import
+orjson`` fails; its table names the client class each row ran.
+
 QoS 0: a subscription made at QoS 0 receives the QoS 1 publications downgraded to QoS 0. mosquitto
 keeps QoS 0 messages for an offline session only with ``queue_qos0_messages true``, which this
 broker sets, so the QoS 0 case drains a queued backlog exactly like the QoS 1 case, without any
@@ -86,14 +90,29 @@ class System:
     protocol: str = "3.1.1"
     # Fraction of a scenario's backlog this system drains: enough for a few seconds of work.
     share: float = 1.0
+    args: tuple[str, ...] = ()  # more arguments for its peer
 
 
+PAHO = ("--transport=paho",)
 SYSTEMS = {
     s.key: s
     for s in (
         System("paho", "bare paho", "paho_bare.py", "paho"),
         System("routemq", "RouteMQ", "routemq_worker.py", None),
         System("routemq5", "RouteMQ (MQTT 5)", "routemq_worker.py", None, protocol="5"),
+        # The slot's other MQTT client, and the default one without orjson. A key holds no "-":
+        # latency cases name their worker count after one.
+        System("routemq_paho", "RouteMQ on paho", "routemq_worker.py", None, args=PAHO),
+        System(
+            "routemq5_paho", "RouteMQ on paho (MQTT 5)", "routemq_worker.py", None, "5", args=PAHO
+        ),
+        System(
+            "routemq_no_orjson",
+            "RouteMQ without orjson",
+            "routemq_worker.py",
+            None,
+            args=("--no-orjson",),
+        ),
         System("original", "original RouteMQ", "routemq_original.py", "original", share=0.2),
         System("faststream", "FastStream", "faststream_mqtt.py", "faststream", share=0.1),
     )
@@ -114,13 +133,13 @@ class Scenario:
 
 
 ALL = ("paho", "routemq", "original", "faststream")
+# Next to RouteMQ in the QoS 1 case: MQTT 5, the paho transport on both protocols, no orjson.
+SLOT_VARIANTS = ("routemq_paho", "routemq5", "routemq5_paho", "routemq_no_orjson")
 ROUTED = ("routemq", "original", "faststream")
 SCENARIOS = {
     s.key: s
     for s in (
-        Scenario(
-            "qos1", "QoS 1, 1 worker", 1, "plain", 1, 1, ("paho", "routemq", "routemq5", *ALL[2:])
-        ),
+        Scenario("qos1", "QoS 1, 1 worker", 1, "plain", 1, 1, (*ALL[:2], *SLOT_VARIANTS, *ALL[2:])),
         Scenario("qos0", "QoS 0, 1 worker", 0, "plain", 1, 1, ALL),
         Scenario("io", "I/O-bound (1 ms await), QoS 1, 1 worker", 1, "io", 1, 1, ROUTED),
         Scenario("routes1000", "1,000 routes, QoS 1, 1 worker", 1, "plain", 1, 1000, ROUTED),
@@ -358,6 +377,7 @@ def peer_command(env: Environment, job: Job, client_id: str, port: int) -> list[
         f"--concurrency={IO_CONCURRENCY if scenario.handler == 'io' else CONCURRENCY}",
         f"--protocol={job.system.protocol}",
         f"--idle={PEER_IDLE[0]}",
+        *job.system.args,
     ]
 
 
@@ -473,6 +493,8 @@ def combine(job: Job, results: list[dict[str, Any]]) -> dict[str, Any]:
         "versions": {
             k: v for k, v in results[0].items() if k in ("routemq", "faststream", "zmqtt", "paho")
         },
+        # RouteMQ's slot: its client class and whether orjson was loaded, blocked or not loaded.
+        "slot": {k: v for k, v in results[0].items() if k in ("transport", "orjson")},
     }
 
 
@@ -540,10 +562,11 @@ def run_benchmark(args: argparse.Namespace, envs: dict[str, Environment | None])
                     results[scenario.key].setdefault(job.system.key, []).append(res)
                     if "rate" in res:
                         progress(
-                            f"  {job.system.label:<18} {res['rate']:>9,.0f} msg/s  "
+                            f"  {job.system.label:<24} {res['rate']:>9,.0f} msg/s  "
                             f"{res['messages']:>7,} msgs  RSS {max(res['rss_mib']):.1f} MiB  "
                             f"USS {max(res['uss_mib']):.1f} MiB  "
                             f"{res['cpu_us_per_msg']:.0f} us CPU/msg"
+                            + "".join(f"  {v}" for v in res["slot"].values())
                         )
                 forget_sessions(broker, [cid for job, _ in jobs for cid in job.client_ids()])
         if not args.no_latency:
@@ -988,6 +1011,7 @@ def summarize_all(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
                 "hwm_mib": statistics.median(max(r["hwm_mib"]) for r in good),
                 "messages": good[0]["messages"],
                 "failed_runs": len(runs) - len(good),
+                "slot": good[0].get("slot") or {},
             }
         base = rows.get(BASELINE, {}).get("rate", {}).get("median")
         for row in rows.values():
@@ -1418,8 +1442,9 @@ def render_markdown(data: dict[str, Any]) -> str:
                 continue
             r = row["rate"]
             x = f"{row['x_paho']:.2f}x" if "x_paho" in row else "—"
+            client = (row.get("slot") or {}).get("transport")
             lines.append(
-                f"| {label} | {fmt_rate(r['median'])} "
+                f"| {label}{f' · {client}' if client else ''} | {fmt_rate(r['median'])} "
                 f"| {fmt_rate(r['min'])} to {fmt_rate(r['max'])} "
                 f"| {r['spread_pct']:.0f}% | {x} | {row['cpu_us_per_msg']:.0f} "
                 f"| {row['rss_mib']:.1f} | {row['uss_mib']:.1f} |"
@@ -1669,7 +1694,9 @@ def _notes() -> list[str]:
         "- **RouteMQ**: `bench/peers/routemq_worker.py`; one slot exactly as the supervisor runs "
         "it (`run_slot`), MQTT 3.1.1 unless marked MQTT 5; route match, JSON payload injection, "
         f"async handler, acknowledgement after success; {CONCURRENCY} handlers in flight "
-        f"({IO_CONCURRENCY} for the I/O-bound case).",
+        f"({IO_CONCURRENCY} for the I/O-bound case). Its MQTT client is the default "
+        "(`MQTT_TRANSPORT=native`) except in the rows *on paho* (`MQTT_TRANSPORT=paho`); "
+        "*without orjson* is the default client in a process where `import orjson` fails.",
         "- **original RouteMQ**: `bench/peers/routemq_original.py`; its `WorkerProcess.run()` "
         "(paho network thread + dispatch loop thread + `Router.dispatch`), with a fixed client "
         "id and a persistent session instead of its random id and clean session, so it can "

@@ -4,14 +4,19 @@ Each scenario drains a backlog that was queued into a persistent session while t
 offline, so the publisher is never the bottleneck. Every consumer runs in its own forked process
 and measures from its first to its last message.
 
-  baseline     bare paho (MQTT 3.1.1, loop_forever, json.loads per message, automatic QoS 1 ack)
-  slot-3.1.1   one RouteMQ slot, full path: JSON decode, route match, async handler, ordered ack
-  slot-5       the same on MQTT 5
-  io-bound     one slot, handler `await asyncio.sleep(0.001)`, concurrency 500
-  cpu-1/cpu-2  a CPU-bound handler on one slot vs two slots of one shared route
+  baseline       bare paho (MQTT 3.1.1, loop_forever, json.loads per message, automatic QoS 1 ack)
+  slot-3.1.1     one RouteMQ slot, full path: JSON decode, route match, async handler, ordered ack
+  slot-5         the same on MQTT 5
+  slot-*-paho    the same two with MQTT_TRANSPORT=paho (the others use the default, native)
+  io-bound       one slot, handler `await asyncio.sleep(0.001)`, concurrency 500
+  cpu-1/cpu-2    a CPU-bound handler on one slot vs two slots of one shared route
+  slot-spawned   one slot in a fresh interpreter instead of a forked one
+  slot-spawned-no-orjson  the same where `import orjson` fails (the runtime's fallback JSON)
 
     python bench/throughput.py            # 200k messages, 3 runs, medians and ratios
     python bench/throughput.py --quick    # 20k messages, 1 run
+
+CPU µs/msg is the consumer process's CPU time from its first to its last message, per message.
 
 Numbers on a shared machine are noisy; compare the ratios, which are measured side by side.
 """
@@ -34,11 +39,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+#: Set in the environment of one spawned consumer: it re-imports this file before its target runs,
+#: so orjson has to be blocked here, ahead of every import of routemq_runtime.
+NO_ORJSON = "ROUTEMQ_BENCH_NO_ORJSON"
+if os.environ.get(NO_ORJSON):
+    sys.modules["orjson"] = None  # type: ignore[assignment]
 
 import paho.mqtt.client as mqtt  # noqa: E402
 
 from routemq_runtime.config import Config  # noqa: E402
 from routemq_runtime.routing import Router  # noqa: E402
+from routemq_runtime.transport import slot_transport  # noqa: E402
 from routemq_runtime.worker import SlotSpec, run_slot, slot_client_id  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
@@ -56,11 +67,44 @@ class Address:
     port: int
 
 
+@dataclass(frozen=True)
+class SlotRun:
+    """How the slots of one scenario run."""
+
+    protocol: str = "3.1.1"
+    transport: str = "native"
+    handler: str = "plain"
+    slots: int = 1
+    spawned: bool = False
+    orjson: bool = True
+
+
+SCENARIOS: dict[str, SlotRun | None] = {
+    "baseline": None,
+    "slot-3.1.1": SlotRun(),
+    "slot-3.1.1-paho": SlotRun(transport="paho"),
+    "slot-5": SlotRun(protocol="5"),
+    "slot-5-paho": SlotRun(protocol="5", transport="paho"),
+    "io-bound": SlotRun(handler="io"),
+    "cpu-1": SlotRun(handler="cpu"),
+    "cpu-2": SlotRun(handler="cpu", slots=2),
+    "slot-spawned": SlotRun(spawned=True),
+    "slot-spawned-no-orjson": SlotRun(spawned=True, orjson=False),
+}
+
+
 def payload_for(i: int) -> bytes:
     # About 100 bytes of JSON, like a small sensor reading.
     body = {"device": f"dev-{i % 100:03d}", "seq": i, "temp": 21.5, "hum": 40.25, "ok": True}
     text = json.dumps(body)
     return (text[:-1] + ', "pad": "' + "x" * max(0, 100 - len(text) - 11) + '"}').encode()
+
+
+def orjson_state() -> str:
+    """Whether this process has orjson: loaded (by the runtime), not loaded, or blocked."""
+    if "orjson" not in sys.modules:
+        return "orjson not loaded"
+    return "orjson blocked" if sys.modules["orjson"] is None else "orjson loaded"
 
 
 def memory_kib() -> dict[str, int]:
@@ -176,6 +220,7 @@ def publish_backlog(
 
 def _baseline_consumer(broker: Address, client_id: str, count: int, conn: Any) -> None:
     times: list[float] = []
+    cpu: list[float] = []
     seen = [0]
 
     def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -183,8 +228,10 @@ def _baseline_consumer(broker: Address, client_id: str, count: int, conn: Any) -
         seen[0] += 1
         if seen[0] == 1:
             times.append(time.perf_counter())
+            cpu.append(time.process_time())
         if seen[0] == count:
             times.append(time.perf_counter())
+            cpu.append(time.process_time())
             client.disconnect()
 
     client = mqtt.Client(
@@ -196,7 +243,16 @@ def _baseline_consumer(broker: Address, client_id: str, count: int, conn: Any) -
     client.on_message = on_message
     client.connect(broker.host, broker.port)
     client.loop_forever()
-    conn.send({"seconds": times[1] - times[0], "count": seen[0], "memory": memory_kib()})
+    conn.send(
+        {
+            "seconds": times[1] - times[0],
+            "cpu_s": cpu[1] - cpu[0],
+            "count": seen[0],
+            "memory": memory_kib(),
+            "client": "paho-mqtt",
+            "orjson": orjson_state(),
+        }
+    )
 
 
 def _slot_consumer(
@@ -206,6 +262,7 @@ def _slot_consumer(
     protocol: str,
     handler_kind: str,
     concurrency: int,
+    transport: str,
     conn: Any,
     index: int = 0,
 ) -> None:
@@ -214,17 +271,22 @@ def _slot_consumer(
     first = [0.0]
     last = [0.0]
     seen = [0]
+    # Read once at the first message and once by the watchdog: a clock read per message would
+    # cost a system call in the measured path.
+    cpu = [0.0, 0.0]
 
     async def handle(device_id: str, payload: Any) -> None:
         seen[0] += 1
         if seen[0] == 1:
             first[0] = time.perf_counter()
+            cpu[0] = time.process_time()
         last[0] = time.perf_counter()
 
     async def handle_io(device_id: str, payload: Any) -> None:
         seen[0] += 1
         if seen[0] == 1:
             first[0] = time.perf_counter()
+            cpu[0] = time.process_time()
         await asyncio.sleep(0.001)
         last[0] = time.perf_counter()
 
@@ -232,6 +294,7 @@ def _slot_consumer(
         seen[0] += 1
         if seen[0] == 1:
             first[0] = time.perf_counter()
+            cpu[0] = time.process_time()
         burn_cpu()
         last[0] = time.perf_counter()
 
@@ -242,6 +305,7 @@ def _slot_consumer(
             time.sleep(0.05)
         while seen[0] < count and time.perf_counter() - max(last[0], first[0]) < 3:
             time.sleep(0.05)
+        cpu[1] = time.process_time()
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watchdog, daemon=True).start()
@@ -254,6 +318,7 @@ def _slot_consumer(
         mqtt_protocol=protocol,
         log_level="WARNING",
         worker_concurrency=concurrency,
+        mqtt_transport=transport,
     )
     route = router.routes[0]
     spec = SlotSpec(
@@ -268,7 +333,15 @@ def _slot_consumer(
     )
     code = run_slot(spec, router)
     conn.send(
-        {"seconds": last[0] - first[0], "count": seen[0], "memory": memory_kib(), "exit": code}
+        {
+            "seconds": last[0] - first[0],
+            "cpu_s": cpu[1] - cpu[0],
+            "count": seen[0],
+            "memory": memory_kib(),
+            "exit": code,
+            "client": slot_transport(config).__name__,
+            "orjson": orjson_state(),
+        }
     )
 
 
@@ -280,16 +353,28 @@ def burn_cpu() -> int:
 
 
 def run_consumers(
-    targets: list[tuple[Callable[..., None], tuple[Any, ...]]], context: Any = FORK
+    targets: list[tuple[Callable[..., None], tuple[Any, ...]]],
+    context: Any = FORK,
+    env: dict[str, str] | None = None,
 ) -> list[dict]:
+    """Run the consumers side by side; ``env`` is added to the environment they start with."""
     pipes, processes = [], []
-    for target, args in targets:
-        parent, child = context.Pipe(duplex=False)
-        proc = context.Process(target=target, args=(*args, child))
-        proc.start()
-        child.close()
-        pipes.append(parent)
-        processes.append(proc)
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        for target, args in targets:
+            parent, child = context.Pipe(duplex=False)
+            proc = context.Process(target=target, args=(*args, child))
+            proc.start()
+            child.close()
+            pipes.append(parent)
+            processes.append(proc)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     results = []
     for parent, proc in zip(pipes, processes, strict=True):
         if not parent.poll(600):
@@ -303,29 +388,37 @@ def run_consumers(
 # -- scenarios -------------------------------------------------------------------------------
 
 
+def consumers(
+    slot: SlotRun | None, address: Address, ids: list[str], count: int, args: argparse.Namespace
+) -> list[dict]:
+    if slot is None:
+        return run_consumers([(_baseline_consumer, (address, ids[0], count))])
+    concurrency = args.io_concurrency if slot.handler == "io" else args.concurrency
+    # Two slots of one shared route split the backlog round-robin.
+    share = count // slot.slots
+    targets = [
+        (
+            _slot_consumer,
+            (address, cid, share, slot.protocol, slot.handler, concurrency, slot.transport),
+        )
+        for cid in ids
+    ]
+    env = {} if slot.orjson else {NO_ORJSON: "1"}
+    return run_consumers(targets, SPAWN if slot.spawned else FORK, env)
+
+
 def scenario(
     broker: Mosquitto, name: str, count: int, run: int, args: argparse.Namespace
 ) -> dict[str, Any]:
+    slot = SCENARIOS[name]
     config = Config(app_name="bench")
-    slots = 2 if name == "cpu-2" else 1
-    ids = [slot_client_id(config, f"{name}-r{run}", i) for i in range(slots)]
-    protocol = "5" if name == "slot-5" else "3.1.1"
+    ids = [slot_client_id(config, f"{name}-r{run}", i) for i in range(slot.slots if slot else 1)]
+    protocol = slot.protocol if slot else "3.1.1"
     topic_filter = f"$share/{GROUP}/{FILTER}"
     for client_id in ids:
         prime_session(broker, client_id, topic_filter, protocol)
     publish_rate = publish_backlog(broker, count)
-    address = Address(broker.host, broker.port)
-    if name == "baseline":
-        targets = [(_baseline_consumer, (address, ids[0], count))]
-    else:
-        kind = {"io-bound": "io", "cpu-1": "cpu", "cpu-2": "cpu"}.get(name, "plain")
-        concurrency = args.io_concurrency if kind == "io" else args.concurrency
-        # Two slots of one shared route split the backlog round-robin.
-        share = count // slots
-        targets = [
-            (_slot_consumer, (address, cid, share, protocol, kind, concurrency)) for cid in ids
-        ]
-    results = run_consumers(targets, SPAWN if name == "slot-spawned" else FORK)
+    results = consumers(slot, Address(broker.host, broker.port), ids, count, args)
     for client_id in ids:
         forget_session(broker, client_id)
     seconds = max(r["seconds"] for r in results)
@@ -335,10 +428,32 @@ def scenario(
     return {
         "name": name,
         "rate": total / seconds,
+        "cpu_us": sum(r["cpu_s"] for r in results) / total * 1e6,
         "rss_mib": max(r["memory"]["rss"] for r in results) / 1024,
         "uss_mib": max(r["memory"]["uss"] for r in results) / 1024,
         "publish_rate": publish_rate,
+        "client": results[0]["client"],
+        "orjson": results[0]["orjson"],
     }
+
+
+def print_medians(results: dict[str, list[dict[str, Any]]]) -> None:
+    medians = {n: statistics.median(r["rate"] for r in rs) for n, rs in results.items() if rs}
+    base = medians.get("baseline")
+    print(f"  {'scenario':<23} {'msg/s':>9}  {'x bare paho':<11} {'CPU us/msg':>10}  "
+          "RSS / USS MiB  client, orjson")  # fmt: skip
+    for name, rate in medians.items():
+        runs = results[name]
+        cpu = statistics.median(r["cpu_us"] for r in runs)
+        rss = statistics.median(r["rss_mib"] for r in runs)
+        uss = statistics.median(r["uss_mib"] for r in runs)
+        ratio = f"{rate / base:.2f}x" if base else "—"
+        print(
+            f"  {name:<23} {rate:>9,.0f}  {ratio:<11} {cpu:>10.1f}  {rss:5.1f} / {uss:4.1f}    "
+            f"{runs[0]['client']}, {runs[0]['orjson']}"
+        )
+    if "cpu-1" in medians and "cpu-2" in medians:
+        print(f"  cpu-2 / cpu-1 = {medians['cpu-2'] / medians['cpu-1']:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,15 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20k messages, 1 run")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--io-concurrency", type=int, default=500)
-    parser.add_argument(
-        "--scenarios",
-        default="baseline,slot-3.1.1,slot-5,io-bound,cpu-1,cpu-2,slot-spawned",
-        help="comma-separated subset",
-    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.runs = 20_000, 1
     names = args.scenarios.split(",")
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     broker = Mosquitto(max_inflight=1000).start()
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     try:
@@ -367,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                 res = scenario(broker, name, count, run, args)
                 results[name].append(res)
                 print(
-                    f"run {run + 1} {name:<12} {res['rate']:>9,.0f} msg/s  "
+                    f"run {run + 1} {name:<23} {res['rate']:>9,.0f} msg/s  "
+                    f"{res['cpu_us']:5.1f} us CPU/msg  "
                     f"RSS {res['rss_mib']:.1f} MiB, USS {res['uss_mib']:.1f} MiB  "
                     f"[backlog published at {res['publish_rate']:,.0f} msg/s]",
                     flush=True,
@@ -378,15 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nmedians over {args.runs} run(s), {args.messages:,} messages, ~100-byte JSON, QoS 1 "
         f"(cpu-1/cpu-2: {max(2_000, args.messages // 40):,} messages, ~1 ms handler)"
     )
-    medians = {n: statistics.median(r["rate"] for r in rs) for n, rs in results.items() if rs}
-    base = medians.get("baseline")
-    for name, rate in medians.items():
-        rss = statistics.median(r["rss_mib"] for r in results[name])
-        uss = statistics.median(r["uss_mib"] for r in results[name])
-        ratio = f"{rate / base:.2f}x baseline" if base else ""
-        print(f"  {name:<12} {rate:>9,.0f} msg/s  {ratio:<16} RSS {rss:.1f} MiB, USS {uss:.1f} MiB")
-    if "cpu-1" in medians and "cpu-2" in medians:
-        print(f"  cpu-2 / cpu-1 = {medians['cpu-2'] / medians['cpu-1']:.2f}x")
+    print_medians(results)
     return 0
 
 

@@ -9,6 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.mosquitto import Mosquitto
+from tests.support.transports import MARKER as ONE_TRANSPORT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{ONE_TRANSPORT}: involves no worker slot's MQTT client, run on one transport"
+    )
 
 
 def _start(**kwargs: object) -> Mosquitto:

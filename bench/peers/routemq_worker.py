@@ -2,6 +2,8 @@
 handler, retries and ordered acknowledgement after success), exactly as the supervisor runs it.
 
 The slot serves every route of the router (1 or 1,000), subscribed through the shared group.
+``--transport`` is its ``MQTT_TRANSPORT``; ``--no-orjson`` makes ``import orjson`` fail in this
+process, as where orjson is not installed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -24,20 +27,9 @@ from workload import (
     wait_for_go,
 )
 
-from routemq_runtime import Router, __version__
-from routemq_runtime.config import Config
-from routemq_runtime.worker import SlotSpec, run_slot
 
-
-def main() -> int:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    budget = os.environ.get("ROUTEMQ_BENCH_READ_BUDGET")
-    if budget:
-        # Diagnosis only: how many packets the slot reads per readable socket before handling.
-        from routemq_runtime.transport import bridge
-
-        bridge.READ_BUDGET = int(budget)
-    tally = Tally.from_args(args)
+def hot_handler(kind: str, tally: Tally) -> Any:
+    """The handler of the hot route for ``--handler kind``."""
 
     def done() -> None:
         # SIGTERM is how the supervisor stops a slot: it drains in-flight handlers first.
@@ -61,10 +53,34 @@ def main() -> int:
         if tally.stamp(payload) | tally.tick():
             done()
 
-    async def other(payload: Any) -> None:
-        raise AssertionError("only the hot route receives messages")
+    return {"plain": plain, "io": io_bound, "cpu": cpu_bound, "latency": stamped}[kind]
 
-    handler = {"plain": plain, "io": io_bound, "cpu": cpu_bound, "latency": stamped}[args.handler]
+
+async def other(payload: Any) -> None:
+    raise AssertionError("only the hot route receives messages")
+
+
+def main() -> int:
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--transport", choices=("native", "paho"), default="native")
+    cli.add_argument("--no-orjson", action="store_true", help="make `import orjson` fail")
+    args = cli.parse_args()
+    if args.no_orjson:
+        sys.modules["orjson"] = None  # type: ignore[assignment]
+    # Here, after the line above: the runtime must not have looked for orjson yet.
+    from routemq_runtime import Router, __version__
+    from routemq_runtime.config import Config
+    from routemq_runtime.transport import slot_transport
+    from routemq_runtime.worker import SlotSpec, run_slot
+
+    budget = os.environ.get("ROUTEMQ_BENCH_READ_BUDGET")
+    if budget:
+        # Diagnosis only: how many packets the slot reads per readable socket before handling.
+        from routemq_runtime.transport import bridge
+
+        bridge.READ_BUDGET = int(budget)
+    tally = Tally.from_args(args)
+    handler = hot_handler(args.handler, tally)
     router = Router()
     for pattern in route_patterns(args.routes):
         router.on(pattern, handler if pattern == HOT_PATTERN else other, qos=args.qos, shared=True)
@@ -74,6 +90,7 @@ def main() -> int:
         mqtt_protocol=args.protocol,
         worker_concurrency=args.concurrency,
         log_level="WARNING",
+        mqtt_transport=args.transport,
     )
     spec = SlotSpec(
         slot_id=args.client_id,
@@ -89,7 +106,14 @@ def main() -> int:
     threading.Thread(target=stop_when_idle, args=idle, daemon=True).start()
     wait_for_go(tally)
     code = run_slot(spec, router)
-    report(tally, exit=code, routemq=__version__)
+    orjson = sys.modules.get("orjson", False)
+    report(
+        tally,
+        exit=code,
+        routemq=__version__,
+        transport=slot_transport(config).__name__,
+        orjson="blocked" if orjson is None else "loaded" if orjson else "not loaded",
+    )
     return 0
 
 

@@ -1,4 +1,11 @@
-"""Fixtures of the fault drills: one persistent broker per module, and the results table."""
+"""Fixtures of the fault drills: one persistent broker per module, and the results table.
+
+Every drill runs once per worker-slot transport (``[native]``, ``[paho]``): a drill is a proof
+about what the slots do with messages, so none of them is exempt. The drill app gets
+``MQTT_TRANSPORT`` through its environment; the table names the transport of each row. The
+persistent broker stays one per module, shared by both runs (each app has its own topics,
+group and client ids).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,15 @@ import pytest
 from tests.drills.harness import DrillApp, DrillResult
 from tests.support.mosquitto import Mosquitto
 from tests.support.publishing import NumberedPublisher
+from tests.support.transports import mqtt_transport, parametrize
+
+__all__ = ["mqtt_transport"]
 
 _RESULTS: list[DrillResult] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize(metafunc)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +59,9 @@ def drill_app(tmp_path: Path, broker: Mosquitto) -> Iterator[Callable[..., Drill
 
 
 @pytest.fixture
-def report() -> Callable[[DrillResult], None]:
+def report(mqtt_transport: str) -> Callable[[DrillResult], None]:
     def add(result: DrillResult) -> None:
+        result.name = f"{result.name} [{mqtt_transport}]"
         _RESULTS.append(result)
         print(f"\n{result.row()}")
 

@@ -93,6 +93,7 @@ def test_generated_main_py_reads_the_app_env_file(app, tmp_path):
     assert run.stop()[0] == 0
 
 
+@pytest.mark.one_transport
 def test_a_router_that_fails_to_import_stops_start_up_naming_the_module(tmp_path):
     root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
     (root / "app" / "routers" / "broken.py").write_text("import not_a_module_anywhere\n")
@@ -102,6 +103,7 @@ def test_a_router_that_fails_to_import_stops_start_up_naming_the_module(tmp_path
     assert "not_a_module_anywhere" in result.stderr
 
 
+@pytest.mark.one_transport
 def test_bad_configuration_and_arguments_are_refused_with_the_culprit(tmp_path):
     root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
     env = {"MQTT_PORT": "eighty", "ROUTES": "a=1", "TOPIC_PREFIX": "x", "RECORD_DIR": "."}
@@ -119,6 +121,7 @@ def test_bad_configuration_and_arguments_are_refused_with_the_culprit(tmp_path):
     assert run_cli("--help", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.one_transport
 def test_without_a_broker_the_log_says_once_what_to_start(tmp_path):
     root = write_app(tmp_path / "app", {"recorded": ROUTER_MODULE})
     port = free_port()

@@ -48,6 +48,7 @@ def _lines(text: str, word: str) -> list[str]:
     return [line for line in text.splitlines() if word in line]
 
 
+@pytest.mark.one_transport
 def test_a_broker_without_shared_subscriptions_stops_the_app(tmp_path, aedes):
     app = RecordingApp(tmp_path, aedes, ROUTER, MQTT_PROTOCOL="3.1.1")  # type: ignore[arg-type]
     result = run_runtime(["run", "--app-dir", str(app.root)], app.env, app.root)
@@ -59,6 +60,7 @@ def test_a_broker_without_shared_subscriptions_stops_the_app(tmp_path, aedes):
     assert "subscribed:" not in out, "no worker started"
 
 
+@pytest.mark.one_transport
 def test_a_broker_refusing_mqtt5_suggests_3_1_1(tmp_path, aedes):
     app = RecordingApp(tmp_path, aedes, ROUTER)  # type: ignore[arg-type]
     result = run_runtime(["run", "--app-dir", str(app.root)], app.env, app.root)

@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_transport]
 
 
 def test_broker_accepts_connections_and_stops_by_pid(mosquitto_factory):

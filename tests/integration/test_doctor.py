@@ -11,7 +11,7 @@ import pytest
 from tests.support.apps import clean_env, write_app
 from tests.support.mosquitto import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_transport]
 ROUTEMQ = Path(sys.executable).with_name("routemq")
 
 

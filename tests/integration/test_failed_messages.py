@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -124,6 +125,7 @@ def test_failures_are_kept_counted_and_retried_with_their_properties(tmp_path, m
         app.cleanup()
 
 
+@pytest.mark.one_transport
 def test_a_store_that_cannot_be_written_loses_nothing(tmp_path, mosquitto):
     app = RecordingApp(tmp_path / "app", mosquitto, ROUTER, ROUTEMQ_RETRY_MAX_ATTEMPTS="1")
     junk = app.root / "storage" / "failed.sqlite3"

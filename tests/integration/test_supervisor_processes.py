@@ -25,7 +25,7 @@ from tests.support.mosquitto import free_port
 from tests.support.polling import wait_for
 from tests.support.supervised import Supervised, http_get
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_transport]
 
 HARNESS = textwrap.dedent(
     """

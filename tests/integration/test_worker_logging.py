@@ -12,6 +12,8 @@ import pytest
 from routemq_runtime.config import Config
 from routemq_runtime.log import configure_from_config, configure_logging
 
+pytestmark = pytest.mark.one_transport
+
 
 @pytest.fixture(autouse=True)
 def restore_root_logger() -> Iterator[None]:

@@ -27,7 +27,7 @@ SLOT_SCRIPT = textwrap.dedent(
     from routemq_runtime.routing import Router
     from routemq_runtime.worker import SlotSpec, run_slot
 
-    host, port, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    host, port, workdir, transport = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 
     async def handle(n: int) -> None:
         if n == 13:
@@ -36,7 +36,7 @@ SLOT_SCRIPT = textwrap.dedent(
     router = Router()
     router.on("m/{n:int}", handle, qos=1, shared=True)
     config = Config(mqtt_broker=host, mqtt_port=port, retry_max_attempts=2,
-                    retry_base_delay=0.01, retry_max_delay=0.02)
+                    retry_base_delay=0.01, retry_max_delay=0.02, mqtt_transport=transport)
     spec = SlotSpec(slot_id="m-n-0", index=0, route_patterns=("m/{n:int}",), shared=True,
                     group="metrics", client_id="metrics-m-n-0", config=config,
                     heartbeat_path=workdir / "hb", ready_path=workdir / "ready")
@@ -46,12 +46,22 @@ SLOT_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.integration
-def test_slot_metrics_are_visible_across_processes(mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_slot_metrics_are_visible_across_processes(
+    mosquitto: Mosquitto, tmp_path: Path, mqtt_transport: str
+) -> None:
     metrics_dir = tmp_path / "prom"
     metrics_dir.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOT_SCRIPT, mosquitto.host, str(mosquitto.port), str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            SLOT_SCRIPT,
+            mosquitto.host,
+            str(mosquitto.port),
+            str(tmp_path),
+            mqtt_transport,
+        ],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,6 +119,7 @@ def test_slot_metrics_are_visible_across_processes(mosquitto: Mosquitto, tmp_pat
     assert stats["avg_processing_time"] > 0
 
 
+@pytest.mark.one_transport
 def test_slot_client_id_is_stable_and_safe() -> None:
     config = Config(app_name="shop floor", mqtt_client_id=None)
     first = slot_client_id(config, "sensors-device_id-data", 2, hostname="pod-7.svc")
@@ -118,6 +129,7 @@ def test_slot_client_id_is_stable_and_safe() -> None:
     assert slot_client_id(prefixed, "r", 0, hostname="h") == "plant-a-h-r-0"
 
 
+@pytest.mark.one_transport
 def test_slot_spec_rejects_a_slot_without_routes() -> None:
     with pytest.raises(ValueError, match="serves no route"):
         SlotSpec(
@@ -131,6 +143,7 @@ def test_slot_spec_rejects_a_slot_without_routes() -> None:
         )
 
 
+@pytest.mark.one_transport
 def test_batched_histogram_matches_observing_one_by_one() -> None:
     from prometheus_client import CollectorRegistry, Histogram
 

@@ -7,6 +7,7 @@ the dead-letter topics; mosquitto's debug log shows the order of the PUBACKs it 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
@@ -115,12 +116,13 @@ class SlotProcess:
             self.process.join(5)
 
 
-def make_spec(
+def build_spec(
     broker: Mosquitto,
     router: Router,
     tmp_path: Path,
     protocol: str,
     *,
+    mqtt_transport: str,
     concurrency: int = 10,
     client_id: str | None = None,
     group: str | None = None,
@@ -134,6 +136,7 @@ def make_spec(
         "retry_max_delay": 0.1,
         "drain_timeout": 10.0,
         "app_name": "t" + uuid.uuid4().hex[:8],
+        "mqtt_transport": mqtt_transport,
         **config,
     }
     cfg = Config(**settings)
@@ -150,6 +153,15 @@ def make_spec(
         heartbeat_path=tmp_path / "heartbeat",
         ready_path=tmp_path / "ready",
     )
+
+
+SpecMaker = Callable[..., SlotSpec]
+
+
+@pytest.fixture
+def make_spec(mqtt_transport: str) -> SpecMaker:
+    """``build_spec`` for the transport under test."""
+    return functools.partial(build_spec, mqtt_transport=mqtt_transport)
 
 
 @pytest.fixture
@@ -204,7 +216,13 @@ def puback_order(broker: Mosquitto, client_id: str) -> tuple[list[int], list[int
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_params_and_payload_reach_the_handler(
-    mosquitto: Mosquitto, tmp_path: Path, journal: Journal, observer: Observer, slots, protocol
+    make_spec: SpecMaker,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    journal: Journal,
+    observer: Observer,
+    slots,
+    protocol,
 ) -> None:
     async def handle(device_id: int, payload: Any, topic: str, client: Any) -> None:
         if isinstance(payload, bytes):
@@ -237,7 +255,13 @@ def test_params_and_payload_reach_the_handler(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_failing_handler_is_retried_then_dead_lettered_and_the_slot_keeps_serving(
-    mosquitto: Mosquitto, tmp_path: Path, journal: Journal, observer: Observer, slots, protocol
+    make_spec: SpecMaker,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    journal: Journal,
+    observer: Observer,
+    slots,
+    protocol,
 ) -> None:
     async def handle(device_id: str, payload: Any, context: Any) -> None:
         journal.write("attempt", device_id=device_id, attempt=context.attempt)
@@ -282,7 +306,12 @@ def test_failing_handler_is_retried_then_dead_lettered_and_the_slot_keeps_servin
 
 
 def test_message_matching_the_filter_but_no_route_is_dead_lettered(
-    mosquitto: Mosquitto, tmp_path: Path, journal: Journal, observer: Observer, slots
+    make_spec: SpecMaker,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    journal: Journal,
+    observer: Observer,
+    slots,
 ) -> None:
     async def handle(n: int) -> None:
         journal.write("handled", n=n)
@@ -306,7 +335,12 @@ def test_message_matching_the_filter_but_no_route_is_dead_lettered(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_unfinished_message_is_redelivered_after_kill_and_acks_follow_arrival_order(
-    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path, journal: Journal, slots, protocol
+    make_spec: SpecMaker,
+    mosquitto_factory: Callable[..., Mosquitto],
+    tmp_path: Path,
+    journal: Journal,
+    slots,
+    protocol,
 ) -> None:
     broker = mosquitto_factory(extra_config="log_type debug")
     first_run = tmp_path / "first-run"
@@ -352,7 +386,12 @@ def test_unfinished_message_is_redelivered_after_kill_and_acks_follow_arrival_or
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_ordered_acks_with_concurrent_handlers_finishing_out_of_order(
-    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path, journal: Journal, slots, protocol
+    make_spec: SpecMaker,
+    mosquitto_factory: Callable[..., Mosquitto],
+    tmp_path: Path,
+    journal: Journal,
+    slots,
+    protocol,
 ) -> None:
     broker = mosquitto_factory(extra_config="log_type debug")
 
@@ -387,7 +426,13 @@ def test_ordered_acks_with_concurrent_handlers_finishing_out_of_order(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_sigterm_drains_in_flight_and_loses_nothing(
-    mosquitto: Mosquitto, tmp_path: Path, journal: Journal, observer: Observer, slots, protocol
+    make_spec: SpecMaker,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    journal: Journal,
+    observer: Observer,
+    slots,
+    protocol,
 ) -> None:
     async def handle(n: int) -> None:
         journal.write("start", n=n)
@@ -421,7 +466,9 @@ def test_sigterm_drains_in_flight_and_loses_nothing(
     assert sorted(handled) == list(range(6))
 
 
-def test_idle_slot_stops_quickly_on_sigterm(mosquitto: Mosquitto, tmp_path: Path, slots) -> None:
+def test_idle_slot_stops_quickly_on_sigterm(
+    make_spec: SpecMaker, mosquitto: Mosquitto, tmp_path: Path, slots
+) -> None:
     async def handle(payload: Any) -> None:
         return None
 
@@ -436,7 +483,7 @@ def test_idle_slot_stops_quickly_on_sigterm(mosquitto: Mosquitto, tmp_path: Path
 
 
 def test_sync_handler_runs_off_the_loop_and_can_publish(
-    mosquitto: Mosquitto, tmp_path: Path, observer: Observer, slots
+    make_spec: SpecMaker, mosquitto: Mosquitto, tmp_path: Path, observer: Observer, slots
 ) -> None:
     def handle(device_id: str, payload: Any, client: Any) -> None:
         assert threading.current_thread() is not threading.main_thread()
@@ -455,7 +502,11 @@ def test_sync_handler_runs_off_the_loop_and_can_publish(
 
 @pytest.mark.slow
 def test_backlog_is_taken_in_bounded_portions_and_keepalive_survives_a_stuck_handler(
-    mosquitto_factory: Callable[..., Mosquitto], tmp_path: Path, journal: Journal, slots
+    make_spec: SpecMaker,
+    mosquitto_factory: Callable[..., Mosquitto],
+    tmp_path: Path,
+    journal: Journal,
+    slots,
 ) -> None:
     # mosquitto sends a whole queued backlog at once on reconnect; the slot holds at most its
     # high-water mark and stops reading. Here the first message blocks the only handler for
@@ -497,7 +548,7 @@ def test_backlog_is_taken_in_bounded_portions_and_keepalive_survives_a_stuck_han
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_retired_slot_hands_over_everything_and_ends_its_session(
-    mosquitto: Mosquitto, tmp_path: Path, journal: Journal, slots, protocol
+    make_spec: SpecMaker, mosquitto: Mosquitto, tmp_path: Path, journal: Journal, slots, protocol
 ) -> None:
     from routemq_runtime.worker import RETIRE_SIGNAL
 
@@ -576,6 +627,7 @@ def test_retired_slot_hands_over_everything_and_ends_its_session(
 
 
 def test_a_message_that_cannot_be_finished_is_redelivered_instead_of_blocking_acks(
+    make_spec: SpecMaker,
     mosquitto: Mosquitto,
     tmp_path: Path,
     journal: Journal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,7 @@ import pytest
 from routemq_runtime.config import Config
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.routing import Router
-from routemq_runtime.transport import MqttTransport, Subscription, TransportError
+from routemq_runtime.transport import MqttTransport, Subscription, TransportError, slot_transport
 from routemq_runtime.worker import EXIT_BOOT_ERROR, SlotSpec, run_slot
 from tests.support.mosquitto import Mosquitto, free_port
 
@@ -28,8 +29,25 @@ pytestmark = pytest.mark.integration
 PROTOCOLS = ["5", "3.1.1"]
 
 
-def config_for(broker: Mosquitto, protocol: str = "5", **extra: Any) -> Config:
-    return Config(mqtt_broker=broker.host, mqtt_port=broker.port, mqtt_protocol=protocol, **extra)
+def build_config(
+    broker: Mosquitto, protocol: str = "5", *, mqtt_transport: str, **extra: Any
+) -> Config:
+    return Config(
+        mqtt_broker=broker.host,
+        mqtt_port=broker.port,
+        mqtt_protocol=protocol,
+        mqtt_transport=mqtt_transport,
+        **extra,
+    )
+
+
+ConfigMaker = Callable[..., Config]
+
+
+@pytest.fixture
+def config_for(mqtt_transport: str) -> ConfigMaker:
+    """``build_config`` for the transport under test."""
+    return functools.partial(build_config, mqtt_transport=mqtt_transport)
 
 
 def publish(
@@ -59,7 +77,7 @@ class Inbox:
 
 
 def transport_for(config: Config, inbox: Inbox, topic_filter: str, **kw: Any) -> MqttTransport:
-    transport = MqttTransport(
+    transport = slot_transport(config)(
         config,
         "tr-" + uuid.uuid4().hex[:8],
         [Subscription(topic_filter, 1)],
@@ -74,7 +92,7 @@ def transport_for(config: Config, inbox: Inbox, topic_filter: str, **kw: Any) ->
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_session_survives_a_disconnect_and_queued_messages_arrive(
-    mosquitto: Mosquitto, protocol: str
+    config_for: ConfigMaker, mosquitto: Mosquitto, protocol: str
 ) -> None:
     async def scenario() -> None:
         inbox = Inbox()
@@ -90,7 +108,7 @@ def test_session_survives_a_disconnect_and_queued_messages_arrive(
         for n in range(2, 5):
             publish(mosquitto, f"queued/{n}")
         again = Inbox()
-        transport2 = MqttTransport(
+        transport2 = slot_transport(transport.config)(
             transport.config, transport.client_id, transport.subscriptions, again
         )
         again.transport = transport2
@@ -105,7 +123,7 @@ def test_session_survives_a_disconnect_and_queued_messages_arrive(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_reconnects_after_the_broker_restarts(
-    mosquitto_factory: Callable[..., Mosquitto], protocol: str
+    config_for: ConfigMaker, mosquitto_factory: Callable[..., Mosquitto], protocol: str
 ) -> None:
     broker = mosquitto_factory(persistence=True)
     ready_changes: list[bool] = []
@@ -134,7 +152,9 @@ def test_reconnects_after_the_broker_restarts(
     assert ready_changes[:3] == [True, False, True]
 
 
-def test_keeps_trying_until_the_broker_comes_up() -> None:
+def test_keeps_trying_until_the_broker_comes_up(
+    config_for: ConfigMaker,
+) -> None:
     broker = Mosquitto(port=free_port())
 
     async def scenario() -> None:
@@ -153,7 +173,9 @@ def test_keeps_trying_until_the_broker_comes_up() -> None:
         broker.cleanup()
 
 
-def test_publish_from_another_thread_goes_through_the_loop(mosquitto: Mosquitto) -> None:
+def test_publish_from_another_thread_goes_through_the_loop(
+    config_for: ConfigMaker, mosquitto: Mosquitto
+) -> None:
     async def scenario() -> None:
         inbox = Inbox()
         transport = transport_for(config_for(mosquitto), inbox, "cross/#")
@@ -199,7 +221,9 @@ def authenticated_broker(
     return mosquitto_factory(extra_config=f"allow_anonymous false\npassword_file {passwords}")
 
 
-def test_username_and_password_are_used(authenticated_broker: Mosquitto) -> None:
+def test_username_and_password_are_used(
+    config_for: ConfigMaker, authenticated_broker: Mosquitto
+) -> None:
     broker = authenticated_broker
 
     async def scenario() -> None:
@@ -217,7 +241,7 @@ def test_username_and_password_are_used(authenticated_broker: Mosquitto) -> None
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_wrong_password_is_fatal_not_retried_forever(
-    authenticated_broker: Mosquitto, protocol: str
+    config_for: ConfigMaker, authenticated_broker: Mosquitto, protocol: str
 ) -> None:
     async def scenario() -> None:
         cfg = config_for(
@@ -233,7 +257,10 @@ def test_wrong_password_is_fatal_not_retried_forever(
 
 
 def test_slot_with_refused_credentials_exits_with_boot_error(
-    authenticated_broker: Mosquitto, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    config_for: ConfigMaker,
+    authenticated_broker: Mosquitto,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     router = Router()
     router.on("auth/{x}", lambda x: None, qos=1)
@@ -279,7 +306,7 @@ def _make_tls_material(directory: Path) -> dict[str, Path]:
 
 
 def test_tls_connection_verified_against_the_ca(
-    mosquitto_factory: Callable[..., Mosquitto], broker_files: Path
+    mqtt_transport: str, mosquitto_factory: Callable[..., Mosquitto], broker_files: Path
 ) -> None:
     files = _make_tls_material(broker_files)
     tls_port = free_port()
@@ -298,6 +325,7 @@ def test_tls_connection_verified_against_the_ca(
             mqtt_port=tls_port,
             mqtt_tls=True,
             mqtt_tls_ca_file=str(files["ca.crt"]),
+            mqtt_transport=mqtt_transport,
         )
         transport = transport_for(cfg, inbox, "tls/#")
         transport.start()
@@ -312,7 +340,7 @@ def test_tls_connection_verified_against_the_ca(
     assert broker.port != tls_port
 
 
-def test_unloadable_tls_file_is_a_boot_error_naming_it(tmp_path, caplog) -> None:
+def test_unloadable_tls_file_is_a_boot_error_naming_it(tmp_path, caplog, mqtt_transport) -> None:
     """Called directly (without the app's start-up checks), a bad CA file still names itself."""
     import logging
 
@@ -326,7 +354,9 @@ def test_unloadable_tls_file_is_a_boot_error_naming_it(tmp_path, caplog) -> None
     router = Router()
     router.on("jobs/+", handle, qos=1, shared=True)
     missing = str(tmp_path / "no-such-ca.pem")
-    config = Config(mqtt_port=1, mqtt_tls=True, mqtt_tls_ca_file=missing)
+    config = Config(
+        mqtt_port=1, mqtt_tls=True, mqtt_tls_ca_file=missing, mqtt_transport=mqtt_transport
+    )
     spec = SlotSpec(
         slot_id="jobs-plus-0",
         index=0,

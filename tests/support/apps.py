@@ -18,11 +18,15 @@ RUNTIME = [sys.executable, "-m", "routemq_runtime"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any RouteMQ setting, plus ``extra``."""
+    """The test process's environment without any RouteMQ setting, plus ``extra``.
+
+    ``MQTT_TRANSPORT`` stays: the test run chooses the slots' client (tests/support/transports.py).
+    """
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("MQTT_", "WORKER_", "ROUTEMQ_", "PROMETHEUS_"))
+        if k == "MQTT_TRANSPORT"
+        or not k.startswith(("MQTT_", "WORKER_", "ROUTEMQ_", "PROMETHEUS_"))
     }
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
