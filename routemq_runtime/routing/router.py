@@ -132,10 +132,11 @@ class Router:
             if len(topic) <= MATCH_CACHE_TOPIC_LENGTH:
                 matches = self._matches
                 if len(matches) >= MATCH_CACHE_SIZE:
-                    # Emptied rather than evicting the oldest or least recently used: a hit then
-                    # costs one dict lookup with no bookkeeping, a working set that fits stays
-                    # cached, and one that does not fit walks the trie as it would without a
-                    # cache, plus one clear per MATCH_CACHE_SIZE misses.
+                    # Emptied, the simplest bound that stays cheap: LRU would add bookkeeping
+                    # to every hit, and dropping the oldest key means a scan past the dict's
+                    # deleted entries each time. A working set that fits stays cached; one that
+                    # does not walks the trie as it would without a cache, plus one clear per
+                    # MATCH_CACHE_SIZE misses.
                     matches.clear()
                 matches[topic] = found
         return found
