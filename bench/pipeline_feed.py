@@ -3,8 +3,9 @@ without the broker. Shared by the benchmarks next to it (``python bench/x.py`` p
 on the path, and they put the repository root there for ``tests.support``).
 
 Run on its own, it reports the framework's cost per message of a slot (intake, runner, match,
-context, injection, the slot's real metrics, ordered acks) around a handler that does nothing
-but read its payload: ``python bench/pipeline_feed.py [--messages N] [--rounds N]``.
+context, injection, payload decoding, the slot's real metrics, ordered acks) around a handler
+that does nothing but read its payload, with orjson installed and without it:
+``python bench/pipeline_feed.py [--messages N] [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ def _slot_router(routes: int) -> Router:
     return router
 
 
-def _case_rate(routes: int, messages: int) -> float:
+def _case_rate(routes: int, messages: int, use_orjson: bool) -> float:
     # Imported here: prometheus-client is loaded only by this script, not by the other benches.
+    from routemq_runtime import message as message_module
     from routemq_runtime.metrics import SlotMetrics
 
     body = json.dumps({"temperature": 21.5, "humidity": 40}).encode()
@@ -112,17 +114,29 @@ def _case_rate(routes: int, messages: int) -> float:
     ]
     label = "sensors/{device_id}/data" if routes == 1 else None
     slot = SlotMetrics("bench-0")
-    return pipeline_rate(_slot_router(routes), inbound, Config(), metrics=slot, route_label=label)
+    # Without orjson: payloads decode by json.loads (what a runtime without the extra does).
+    installed = getattr(message_module, "_orjson", None)
+    message_module._orjson = installed if use_orjson else None
+    try:
+        return pipeline_rate(
+            _slot_router(routes), inbound, Config(), metrics=slot, route_label=label
+        )
+    finally:
+        message_module._orjson = installed
 
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    cases = {"1 route (labelled slot)": 1, "3 routes (matched on arrival)": 3}
+    cases = {
+        "1 route (labelled slot)": (1, True),
+        "3 routes (matched on arrival)": (3, True),
+        "1 route, json.loads": (1, False),
+    }
     samples: dict[str, list[float]] = {name: [] for name in cases}
     with logs_to_devnull():
         for _ in range(args.rounds):
-            for name, routes in cases.items():
-                samples[name].append(_case_rate(routes, args.messages))
+            for name, (routes, use_orjson) in cases.items():
+                samples[name].append(_case_rate(routes, args.messages, use_orjson))
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'slot':<32}{'msg/s':>10}{'µs/msg':>9}{'min µs':>9}")
     for name, values in samples.items():
