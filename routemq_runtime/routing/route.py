@@ -112,6 +112,9 @@ class Route:
         return f"Route({self.pattern!r} -> {self.handler_name}, qos={self.qos}{extra})"
 
 
+_assign = object.__setattr__
+
+
 class Match:
     """A topic's route and parameters.
 
@@ -126,8 +129,8 @@ class Match:
 
     def __init__(self, route: Route, params: dict[str, Any]) -> None:
         # Assigned past __setattr__, which refuses every later change.
-        object.__setattr__(self, "route", route)
-        object.__setattr__(self, "params", MappingProxyType(params))
+        _assign(self, "route", route)
+        _assign(self, "params", MappingProxyType(params))
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError(f"a Match is shared between messages and cannot be changed ({name})")

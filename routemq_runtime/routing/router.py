@@ -22,7 +22,7 @@ from routemq_runtime.routing.trie import RouteTrie
 _ROUTING_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Topics whose match a router remembers. Devices send on the same topics again and again, so a
-#: slot's working set is its devices' topics; past this many the cache starts over (see match).
+#: slot's working set is its devices' topics; past this many the cache starts over (_remember).
 MATCH_CACHE_SIZE = 4096
 #: Longer topics are matched every time: MQTT allows 64 KiB topics, and the cache is bounded by
 #: count, so this is what bounds its memory (a few MiB at most).
@@ -56,6 +56,7 @@ class Router:
         self._groups: list[tuple[str, tuple[Any, ...]]] = []
         # topic -> its Match, or None for a topic no route takes (that answer is remembered too).
         self._matches: dict[str, Match | None] = {}
+        self._seen: set[str] = set()  # topics matched once since it was last emptied
 
     def on(
         self,
@@ -130,16 +131,27 @@ class Router:
         if found is _UNKNOWN:
             found = self._trie.match(topic)
             if len(topic) <= MATCH_CACHE_TOPIC_LENGTH:
-                matches = self._matches
-                if len(matches) >= MATCH_CACHE_SIZE:
-                    # Emptied, the simplest bound that stays cheap: LRU would add bookkeeping
-                    # to every hit, and dropping the oldest key means a scan past the dict's
-                    # deleted entries each time. A working set that fits stays cached; one that
-                    # does not walks the trie as it would without a cache, plus one clear per
-                    # MATCH_CACHE_SIZE misses.
-                    matches.clear()
-                matches[topic] = found
+                self._remember(topic, found)
         return found
+
+    def _remember(self, topic: str, found: Match | None) -> None:
+        # A topic is remembered the second time it is matched. Where topics do not come back
+        # within the cache's reach (a fleet larger than it), keeping each Match alive would cost
+        # more than the walk it saves: the garbage collector traverses every survivor, while the
+        # topics seen once are plain strings it never looks at.
+        seen = self._seen
+        if topic not in seen:
+            if len(seen) >= MATCH_CACHE_SIZE:
+                seen.clear()
+            seen.add(topic)
+            return
+        matches = self._matches
+        if len(matches) >= MATCH_CACHE_SIZE:
+            # Emptied, the simplest bound that stays cheap: LRU would add bookkeeping to every
+            # hit, and dropping the oldest key means a scan past the dict's deleted entries each
+            # time. A working set that fits stays cached.
+            matches.clear()
+        matches[topic] = found
 
     def find(self, pattern: str) -> Route:
         for route in self.routes:
@@ -165,6 +177,7 @@ class Router:
         self._trie.add(route)
         # A new route may take topics that matched another route, or none, before.
         self._matches.clear()
+        self._seen.clear()
 
     def __len__(self) -> int:
         return len(self.routes)
