@@ -22,7 +22,7 @@ from routemq_runtime.routing.trie import RouteTrie
 _ROUTING_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Topics whose match a router remembers. Devices send on the same topics again and again, so a
-#: slot's working set is its devices' topics; past this many the cache starts over (_remember).
+#: slot's working set is its devices' topics; past this many the cache starts over (see match).
 MATCH_CACHE_SIZE = 4096
 #: Longer topics are matched every time: MQTT allows 64 KiB topics, and the cache is bounded by
 #: count, so this is what bounds its memory (a few MiB at most).
@@ -128,23 +128,21 @@ class Router:
     def match(self, topic: str) -> Match | None:
         """The route (and read-only params) a topic goes to; the same Match for the same topic."""
         found = self._matches.get(topic, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self._trie.match(topic)
-            if len(topic) <= MATCH_CACHE_TOPIC_LENGTH:
-                self._remember(topic, found)
-        return found
-
-    def _remember(self, topic: str, found: Match | None) -> None:
+        if found is not _UNKNOWN:
+            return found
+        found = self._trie.match(topic)
+        if len(topic) > MATCH_CACHE_TOPIC_LENGTH:
+            return found
         # A topic is remembered the second time it is matched. Where topics do not come back
         # within the cache's reach (a fleet larger than it), keeping each Match alive would cost
         # more than the walk it saves: the garbage collector traverses every survivor, while the
-        # topics seen once are plain strings it never looks at.
+        # topics seen once are plain strings it never looks at. Inline: this is every miss.
         seen = self._seen
         if topic not in seen:
             if len(seen) >= MATCH_CACHE_SIZE:
                 seen.clear()
             seen.add(topic)
-            return
+            return found
         matches = self._matches
         if len(matches) >= MATCH_CACHE_SIZE:
             # Emptied, the simplest bound that stays cheap: LRU would add bookkeeping to every
@@ -152,6 +150,7 @@ class Router:
             # time. A working set that fits stays cached.
             matches.clear()
         matches[topic] = found
+        return found
 
     def find(self, pattern: str) -> Route:
         for route in self.routes:
