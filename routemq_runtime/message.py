@@ -10,6 +10,11 @@ import dataclasses
 import json
 from typing import Any, Protocol
 
+try:
+    import orjson as _orjson
+except ImportError:  # the optional extra, ``routemq-runtime[orjson]``
+    _orjson = None
+
 
 class Publisher(Protocol):
     """The publish helper handed to handlers as ``client``."""
@@ -24,12 +29,39 @@ class Publisher(Protocol):
     ) -> Any: ...
 
 
+# Digits and "-" read as "0", every other byte as " ": a run of 20 is a number orjson may read
+# otherwise than json (past 64 bits it gives a float where json gives the exact int).
+_NUMBER_BYTES = bytes(48 if chr(b) in "0123456789-" else 32 for b in range(256))
+_LONG_NUMBER = b"0" * 20
+# The first byte of everything json.loads accepts: JSON's first characters and whitespace (also
+# UTF-16/32 little-endian without a BOM begins with them), the null byte of big-endian ones and
+# the first byte of each byte order mark.
+_JSON_START = frozenset(b' \t\n\r{["-0123456789tfnNI\x00\xef\xfe\xff')
+
+
+def decode_json(raw: bytes) -> Any:
+    """The JSON in ``raw``, by orjson when it is installed, else by ``json.loads``; raises
+    ValueError when it is not JSON. Either way the result is what ``json.loads`` gives."""
+    if _orjson is None or not isinstance(raw, bytes):  # str and bytearray as json takes them
+        return json.loads(raw)
+    if _LONG_NUMBER not in raw.translate(_NUMBER_BYTES):
+        try:
+            return _orjson.loads(raw)
+        except ValueError:
+            # orjson refuses some of what json reads: NaN and Infinity, numbers beyond a float
+            # (1e400), UTF-16/32 and BOMs, lone surrogates. Bytes that cannot start any of
+            # those (binary, plain text) fail here without being parsed twice.
+            if not raw or raw[0] not in _JSON_START:
+                raise
+    return json.loads(raw)
+
+
 def decode_payload(raw: bytes) -> Any:
     """JSON when the bytes are JSON, else the bytes themselves (malformed JSON is not an error)."""
     if not raw:
         return raw
     try:
-        return json.loads(raw)
+        return decode_json(raw)
     except ValueError:  # includes UnicodeDecodeError for non-UTF-8 bytes
         return raw
 

@@ -68,7 +68,8 @@ class Dispatcher:
         return chain
 
     def match(self, topic: str) -> Match | None:
-        """The route (and params) a topic goes to; hand it to :meth:`dispatch` to match once."""
+        """The route (and params) a topic goes to; hand it to :meth:`dispatch` to match once.
+        Remembered per topic by the router, so it is cheap to call again."""
         return self.router.match(topic)
 
     async def dispatch(
@@ -88,9 +89,11 @@ class Dispatcher:
         if match is None:
             return DispatchResult(message)
         route = match.route
-        context = Context(message, route, match.params, client, worker_id, attempt)
+        # The match is shared by every message on its topic: each message gets its own params.
+        params = match.params.copy()
+        context = Context(message, route, params, client, worker_id, attempt)
         try:
             result = await self._chain(route)(context)
         except Exception as error:  # the caller decides on retry or dead-lettering
-            return DispatchResult(message, route, match.params, None, error, context)
-        return DispatchResult(message, route, match.params, result, None, context)
+            return DispatchResult(message, route, params, None, error, context)
+        return DispatchResult(message, route, params, result, None, context)

@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from routemq_runtime.routing.hints import parameter_annotation
@@ -22,21 +23,22 @@ from routemq_runtime.routing.route import handler_name
 if TYPE_CHECKING:
     from routemq_runtime.routing.context import Context
 
-# Names a handler may ask for besides its route parameters, and how each is read from the context.
+# Names a handler may ask for besides its route parameters, and how each is read from the context
+# (attrgetter: read in C, one Python call less per argument and message than a lambda).
 INJECTABLE: dict[str, Callable[[Context], Any]] = {
-    "payload": lambda ctx: ctx.payload,
-    "topic": lambda ctx: ctx.message.topic,
+    "payload": attrgetter("payload"),
+    "topic": attrgetter("message.topic"),
     "context": lambda ctx: ctx,
     # The original RouteMQ's name for the context (not ``context.message``, the raw delivery).
     "message": lambda ctx: ctx,
-    "client": lambda ctx: ctx.client,
-    "params": lambda ctx: ctx.params,
-    "raw": lambda ctx: ctx.message.payload,
-    "qos": lambda ctx: ctx.message.qos,
-    "retain": lambda ctx: ctx.message.retain,
-    "properties": lambda ctx: ctx.message.properties,
-    "worker_id": lambda ctx: ctx.worker_id,
-    "attempt": lambda ctx: ctx.attempt,
+    "client": attrgetter("client"),
+    "params": attrgetter("params"),
+    "raw": attrgetter("message.payload"),
+    "qos": attrgetter("message.qos"),
+    "retain": attrgetter("message.retain"),
+    "properties": attrgetter("message.properties"),
+    "worker_id": attrgetter("worker_id"),
+    "attempt": attrgetter("attempt"),
 }
 
 
@@ -84,7 +86,7 @@ class Invoker:
             # process, created on first use so it is created after the worker has forked.
             self._owner = owner
             parameters = parameters[1:]
-        self._params: list[tuple[str, bool]] = []  # (name, is route param)
+        self._params: list[str] = []  # the route parameters it takes
         self._getters: list[tuple[str, Callable[[Context], Any]]] = []
         self._takes_kwargs = False
         #: How ``payload`` is converted (None: untyped); the AsyncAPI document reads it too.
@@ -111,7 +113,7 @@ class Invoker:
             )
         route_params = pattern.param_names
         if parameter.name in route_params:
-            self._params.append((parameter.name, True))
+            self._params.append(parameter.name)
         elif parameter.name == "payload":
             self._getters.append(("payload", self._payload_getter(parameter, pattern)))
         elif parameter.name in INJECTABLE:
@@ -144,24 +146,31 @@ class Invoker:
         return handler_name(self.handler)
 
     def _callable(self) -> Callable[..., Any]:
-        if self._owner is None:
-            return self.handler
         if self._bound is None:
-            self._bound = getattr(self._owner(), self.handler.__name__)
+            self._bound = (
+                self.handler
+                if self._owner is None
+                else getattr(self._owner(), self.handler.__name__)
+            )
         return self._bound
 
     def arguments(self, ctx: Context) -> dict[str, Any]:
+        params = ctx.params
         if self._takes_kwargs:
-            kwargs = dict(ctx.params)
+            kwargs = dict(params)
         else:
-            params = ctx.params
-            kwargs = {name: params[name] for name, _ in self._params}
+            # A loop, not a comprehension: Python 3.11 runs a comprehension as a call of its own.
+            kwargs = {}
+            for name in self._params:
+                kwargs[name] = params[name]
         for name, getter in self._getters:
             kwargs[name] = getter(ctx)
         return kwargs
 
     async def __call__(self, ctx: Context) -> Any:
-        function = self._callable()
+        function = self._bound
+        if function is None:
+            function = self._callable()
         kwargs = self.arguments(ctx)
         if self.is_async:
             return await function(**kwargs)

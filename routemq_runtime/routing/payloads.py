@@ -10,11 +10,11 @@ is refused at ``router.on(...)``; per message only the checks themselves run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from typing import TYPE_CHECKING, Any
 
+from routemq_runtime.message import decode_json
 from routemq_runtime.routing.payload_types import (
     INVALID,
     DictNode,
@@ -89,7 +89,7 @@ class JsonPlan(PayloadPlan):
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        # pydantic reads JSON itself, faster than json.loads followed by validation.
+        # pydantic reads JSON itself, faster than decoding followed by validation.
         self._from_json = node.from_json if isinstance(node, PydanticNode) else None
 
     def load(self, ctx: Context) -> Any:
@@ -101,7 +101,7 @@ class JsonPlan(PayloadPlan):
         else:
             raw = ctx.message.payload
             try:
-                decoded = json.loads(raw) if raw else None
+                decoded = decode_json(raw) if raw else None
             except ValueError:
                 raise self.reject(ctx, [FieldError("", "JSON", describe(raw))]) from None
             value = self.node.convert(decoded, "", errors)

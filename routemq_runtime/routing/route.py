@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NoReturn
 
 from routemq_runtime.routing.pattern import RouteDefinitionError, TopicPattern, pattern_key
 
@@ -111,12 +112,31 @@ class Route:
         return f"Route({self.pattern!r} -> {self.handler_name}, qos={self.qos}{extra})"
 
 
+_assign = object.__setattr__
+
+
 class Match:
+    """A topic's route and parameters.
+
+    The router remembers one per topic and hands the same one to every message on that topic,
+    so it cannot be changed: ``params`` is a read-only view, and dispatch gives each message a
+    dict of its own (``params.copy()``) that its handler may change."""
+
     __slots__ = ("params", "route")
 
+    route: Route
+    params: Mapping[str, Any]
+
     def __init__(self, route: Route, params: dict[str, Any]) -> None:
-        self.route = route
-        self.params = params
+        # Assigned past __setattr__, which refuses every later change.
+        _assign(self, "route", route)
+        _assign(self, "params", MappingProxyType(params))
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError(f"a Match is shared between messages and cannot be changed ({name})")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"a Match is shared between messages and cannot be changed ({name})")
 
     def __repr__(self) -> str:
-        return f"Match({self.route.pattern!r}, {self.params!r})"
+        return f"Match({self.route.pattern!r}, {dict(self.params)!r})"

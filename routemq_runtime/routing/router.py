@@ -21,6 +21,14 @@ from routemq_runtime.routing.trie import RouteTrie
 
 _ROUTING_DIR = os.path.dirname(os.path.abspath(__file__))
 
+#: Topics whose match a router remembers. Devices send on the same topics again and again, so a
+#: slot's working set is its devices' topics; past this many the cache starts over (see match).
+MATCH_CACHE_SIZE = 4096
+#: Longer topics are matched every time: MQTT allows 64 KiB topics, and the cache is bounded by
+#: count, so this is what bounds its memory (a few MiB at most).
+MATCH_CACHE_TOPIC_LENGTH = 256
+_UNKNOWN: Any = object()
+
 
 def definition_site() -> tuple[str, int] | None:
     """Where the app's code called into the router: the first frame outside this package."""
@@ -46,6 +54,9 @@ class Router:
         self._shapes: dict[str, Route] = {}
         self._keys: set[str] = set()
         self._groups: list[tuple[str, tuple[Any, ...]]] = []
+        # topic -> its Match, or None for a topic no route takes (that answer is remembered too).
+        self._matches: dict[str, Match | None] = {}
+        self._seen: set[str] = set()  # topics matched once since it was last emptied
 
     def on(
         self,
@@ -115,7 +126,31 @@ class Router:
         return subset
 
     def match(self, topic: str) -> Match | None:
-        return self._trie.match(topic)
+        """The route (and read-only params) a topic goes to; the same Match for the same topic."""
+        found = self._matches.get(topic, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found
+        found = self._trie.match(topic)
+        if len(topic) > MATCH_CACHE_TOPIC_LENGTH:
+            return found
+        # A topic is remembered the second time it is matched. Where topics do not come back
+        # within the cache's reach (a fleet larger than it), keeping each Match alive would cost
+        # more than the walk it saves: the garbage collector traverses every survivor, while the
+        # topics seen once are plain strings it never looks at. Inline: this is every miss.
+        seen = self._seen
+        if topic not in seen:
+            if len(seen) >= MATCH_CACHE_SIZE:
+                seen.clear()
+            seen.add(topic)
+            return found
+        matches = self._matches
+        if len(matches) >= MATCH_CACHE_SIZE:
+            # Emptied, the simplest bound that stays cheap: LRU would add bookkeeping to every
+            # hit, and dropping the oldest key means a scan past the dict's deleted entries each
+            # time. A working set that fits stays cached.
+            matches.clear()
+        matches[topic] = found
+        return found
 
     def find(self, pattern: str) -> Route:
         for route in self.routes:
@@ -139,6 +174,9 @@ class Router:
         self._keys.add(key)
         self.routes.append(route)
         self._trie.add(route)
+        # A new route may take topics that matched another route, or none, before.
+        self._matches.clear()
+        self._seen.clear()
 
     def __len__(self) -> int:
         return len(self.routes)

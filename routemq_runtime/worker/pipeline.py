@@ -212,14 +212,18 @@ class MessagePipeline:
         self._busy += 1
         message = delivery.message
         try:
-            # The common case inline (one coroutine per message); failures go to _recover.
+            # The common case inline (one coroutine per message, no _dispatch call); failures go
+            # to _recover.
             started = time.perf_counter()
-            result = await self._dispatch(delivery, 1)
+            result = await self.dispatcher.dispatch(
+                message, client=self.publisher, worker_id=self.worker_id, match=delivery.match
+            )
             route = result.route
             if route is not None and result.error is None:
                 pattern = route.parsed.text
-                self.metrics.observe(pattern, time.perf_counter() - started)
-                self.metrics.processed(pattern, "ok")
+                metrics = self.metrics
+                metrics.observe(pattern, time.perf_counter() - started)
+                metrics.processed(pattern, "ok")
                 self.handled += 1
                 if result.result is not None:
                     self._reply(message, result.result, pattern)

@@ -273,3 +273,19 @@ def test_test_client_context_manager_closes_its_loop():
     with TestClient(router) as client:
         assert client.publish("a").ok
     assert not client.loop_open
+
+
+def test_a_handler_changing_its_params_does_not_change_the_next_message():
+    async def handler(params, context):
+        seen = dict(params)
+        params["injected"] = True
+        context.params["also"] = 1
+        return seen
+
+    router = Router()
+    router.on("a/{x}", handler)
+    client = TestClient(router)
+    assert client.publish("a/k").result == {"x": "k"}
+    outcome = client.publish("a/k")
+    assert outcome.result == {"x": "k"}
+    assert router.match("a/k").params == {"x": "k"}

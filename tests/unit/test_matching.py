@@ -139,3 +139,83 @@ def test_a_thousand_routes_still_resolve_correctly():
         router.on(f"devices/d{i}/{{metric}}", make(f"d{i}"))
     assert winner(router, "devices/d999/temp") == "devices/d999/{metric}"
     assert router.match("devices/d999/temp").params == {"metric": "temp"}
+
+
+def test_a_topic_matched_again_gets_the_remembered_match():
+    router = Router()
+    router.on("sensors/{device_id}/data", make("data"))
+    once = router.match("sensors/a/data")
+    # Remembered from the second time on: topics seen once stay cheap to forget.
+    remembered = router.match("sensors/a/data")
+    assert remembered is not once and remembered.params == once.params
+    assert router.match("sensors/a/data") is remembered
+    assert router.match("sensors/b/data") is not remembered
+    for _ in range(3):
+        assert router.match("nothing/here") is None
+    assert router._matches == {"sensors/a/data": remembered, "nothing/here": None}
+
+
+def test_topics_seen_once_are_not_remembered():
+    router = Router()
+    router.on("d/{n:int}", make("d"))
+    for n in range(100):
+        assert router.match(f"d/{n}").params == {"n": n}
+    assert router._matches == {}
+
+
+def test_adding_a_route_forgets_remembered_matches():
+    router = Router()
+    router.on("sensors/+/data", make("general"))
+    for _ in range(3):
+        assert winner(router, "sensors/special/data") == "sensors/+/data"
+        assert router.match("other") is None
+    router.on("sensors/special/data", make("special"))
+    router.on("other", make("other"))
+    assert winner(router, "sensors/special/data") == "sensors/special/data"
+    assert winner(router, "other") == "other"
+
+
+def test_included_routes_forget_remembered_matches_too():
+    router, extra = Router(), Router()
+    extra.on("b/{x}", make("b"))
+    for _ in range(3):
+        assert router.match("b/1") is None
+    router.include(extra)
+    assert router.match("b/1").params == {"x": "1"}
+
+
+def test_the_remembered_matches_stay_bounded(monkeypatch):
+    from routemq_runtime.routing import router as router_module  # to shrink the bound
+
+    monkeypatch.setattr(router_module, "MATCH_CACHE_SIZE", 3)
+    router = Router()
+    router.on("d/{n:int}", make("d"))
+    for n in range(10):
+        for _ in range(3):
+            assert router.match(f"d/{n}").params == {"n": n}
+        assert len(router._matches) <= 3 and len(router._seen) <= 3
+    assert router.match("d/9") is router.match("d/9")
+
+
+def test_long_topics_are_matched_but_not_remembered():
+    router = Router()
+    router.on("logs/{rest:path}", make("logs"))
+    topic = "logs/" + "x" * 300
+    for _ in range(3):
+        assert router.match(topic).params == {"rest": "x" * 300}
+    assert topic not in router._matches and topic not in router._seen
+
+
+def test_a_match_cannot_be_changed():
+    router = Router()
+    router.on("s/{id}", make("s"))
+    router.match("s/1")
+    match = router.match("s/1")
+    with pytest.raises(AttributeError):
+        match.params = {"id": "2"}
+    with pytest.raises(AttributeError):
+        match.route = None
+    with pytest.raises(TypeError):
+        match.params["id"] = "2"  # type: ignore[index]
+    assert router.match("s/1").params == {"id": "1"}
+    assert repr(match) == "Match('s/{id}', {'id': '1'})"

@@ -3,13 +3,14 @@ every message is converted and checked against it (the TestClient runs the same 
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 import pytest
 
-from routemq_runtime import RouteDefinitionError, Router
+from routemq_runtime import RouteDefinitionError, Router, message
 from routemq_runtime.routing import PayloadValidationError
 from routemq_runtime.testing import TestClient
 
@@ -92,6 +93,21 @@ def test_bytes_that_are_not_json_fail_a_json_type() -> None:
     outcome = client_for(typed_echo(Reading)).publish("sensors/k/data", b"\x00garbage")
     [error] = outcome.error.errors
     assert (error.path, error.expected) == ("", "JSON")
+
+
+@pytest.mark.parametrize("decoder", ["orjson", "json"])
+def test_typed_payloads_decode_as_json_loads_does(
+    decoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if decoder == "json":
+        monkeypatch.setattr(message, "_orjson", None)
+    client = client_for(typed_echo(dict[str, int]))
+    big = b'{"id": 123456789012345678901234567890}'
+    assert client.publish("sensors/k/data", big).result == {"id": 123456789012345678901234567890}
+    assert client.publish("sensors/k/data", b"[Infinity]").error is not None  # not an int
+    assert client_for(typed_echo(float)).publish("sensors/k/data", b"Infinity").result == math.inf
+    [error] = client.publish("sensors/k/data", b"\x00garbage").error.errors
+    assert error.expected == "JSON"
 
 
 def test_a_typeddict_payload_is_a_checked_dict() -> None:
