@@ -505,6 +505,9 @@ BAD = [
     ("topic longer than the packet", False, b"\x30\x03\x00\x09t", MALFORMED),
     ("MQTT 5 without properties", True, b"\x30\x03\x00\x01t", MALFORMED),
     ("properties past the packet", True, b"\x30\x05\x00\x01t\x05\x01", MALFORMED),
+    # Without its property length, the next bytes would read as properties with a topic alias.
+    ("cut before its properties", True, b"\x30\x03\x00\x01t\x03\x23\x00\x01", MALFORMED),
+    ("properties into the next packet", True, b"\x30\x05\x00\x01t\x03\x23\x00\x01", MALFORMED),
     ("empty topic", False, b"\x30\x03\x00\x00x", MALFORMED),
     ("broken properties", True, b"\x30\x06\x00\x01t\x02\x7f\x00", MALFORMED),
     ("topic alias", True, w.publish("t", b"x", v5=True, props=w.p_topic_alias(1)), PROTOCOL_ERROR),

@@ -210,7 +210,7 @@ class PacketReader:
                     i = topic_end
                 if v5:
                     if data[i]:
-                        properties, i = _publish_properties(data, i)
+                        properties, i = _publish_properties(data, i, end)
                     else:
                         properties = NO_PROPERTIES
                         i += 1
@@ -283,8 +283,10 @@ def _packet_size(data: bytes) -> int:
     return start + length if start >= 0 else 0
 
 
-def _publish_properties(data: bytes, pos: int) -> tuple[Any, int]:
+def _publish_properties(data: bytes, pos: int, end: int) -> tuple[Any, int]:
     length, start = read_varint(data, pos)
+    if start + length > end:  # the bytes after `end` are the next packet's
+        raise MalformedPacket("PUBLISH properties run past the packet")
     properties = SharedTableProperties(PacketTypes.PUBLISH)
     try:
         properties.unpack(data[pos : start + length])
