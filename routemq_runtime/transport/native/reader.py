@@ -163,11 +163,8 @@ class PacketReader:
     def _parse(self, data: bytes, pos: int) -> int:
         """Decode whole packets from ``pos``; returns where the first incomplete one starts (or
         where reading was paused)."""
-        size = len(data)
-        v5 = self.v5
-        limit = self.max_packet_size
-        deliver = self.on_publish
-        released = self.released
+        size, v5, limit = len(data), self.v5, self.max_packet_size
+        deliver, released = self.on_publish, self.released
         try:
             while pos < size and not self.paused:
                 first = data[pos]
@@ -181,19 +178,12 @@ class PacketReader:
                         break
                 end = start + length
                 if end - pos > limit:
-                    raise MalformedPacket(
-                        f"packet of {end - pos} bytes is over the limit of {limit}",
-                        PACKET_TOO_LARGE,
-                    )
+                    raise _too_large(end - pos, limit)
                 if end > size:
                     break
                 if first & 0xF0 != 0x30:
-                    if self._skimmed and self._base + pos in self._skimmed:
-                        self._skimmed.discard(self._base + pos)
-                        pos = end
-                        continue
+                    self._control(first, data[start:end], self._base + pos)
                     pos = end
-                    self._control(first, data[start:end])
                     continue
                 qos = (first >> 1) & 3
                 topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
@@ -253,7 +243,10 @@ class PacketReader:
             pos = start + length
         self._skimmed_to = self._base + pos
 
-    def _control(self, first: int, body: bytes) -> None:
+    def _control(self, first: int, body: bytes, offset: int) -> None:
+        if self._skimmed and offset in self._skimmed:
+            self._skimmed.discard(offset)  # skim() handed it over already
+            return
         kind = first >> 4
         if kind == 0:
             raise MalformedPacket("packet type 0 is reserved")
@@ -275,6 +268,10 @@ def _long_length(data: bytes, pos: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, pos
     raise MalformedPacket("remaining length longer than four bytes")
+
+
+def _too_large(size: int, limit: int) -> MalformedPacket:
+    return MalformedPacket(f"packet of {size} bytes is over the limit of {limit}", PACKET_TOO_LARGE)
 
 
 def _packet_size(data: bytes) -> int:
