@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
@@ -283,7 +284,7 @@ class BrokerConnection(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self._rest = b""
         self._arrived = asyncio.Event()
-        self._taken = 0
+        self._read: set[int] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -301,14 +302,23 @@ class BrokerConnection(asyncio.Protocol):
 
     async def next(self, timeout: float = 2.0) -> Packet:
         """The next packet the client sent (each once, in order)."""
+        return await self._first(lambda packet: True, timeout)
+
+    async def take(self, kind: int, timeout: float = 2.0) -> Packet:
+        """The first packet of ``kind`` not read yet, leaving those before it to :meth:`next`."""
+        return await self._first(lambda packet: packet.kind == kind, timeout)
+
+    async def _first(self, wanted: Callable[[Packet], bool], timeout: float) -> Packet:
         async with asyncio.timeout(timeout):
-            while self._taken >= len(self.received):
+            while True:
+                for index in range(len(self.received)):
+                    if index not in self._read and wanted(self.received[index]):
+                        self._read.add(index)
+                        return self.received[index]
                 if self.closed.done():
                     raise ConnectionError("the client closed the connection")
                 self._arrived.clear()
                 await self._arrived.wait()
-        self._taken += 1
-        return self.received[self._taken - 1]
 
     async def expect(self, kind: int, timeout: float = 2.0) -> Packet:
         packet = await self.next(timeout)
@@ -374,12 +384,13 @@ class FakeBroker:
         props: bytes = b"",
         granted: list[int] | None = None,
     ) -> tuple[BrokerConnection, Connect]:
-        """Accept a connection, take its CONNECT, accept it, grant the SUBSCRIBE if one comes
-        (``granted``: the SUBACK codes, one per filter; None when no SUBSCRIBE is expected)."""
+        """Accept a connection, take its CONNECT, accept it, and answer the SUBSCRIBE with
+        ``granted`` (the SUBACK codes, one per filter; None: no SUBSCRIBE expected). What the
+        client sent between the CONNECT and the SUBSCRIBE is left to ``next()``."""
         connection = await self.accept()
         hello = parse_connect((await connection.expect(CONNECT)).body)
         connection.send(connack(0, session_present=session_present, v5=v5, props=props))
         if granted is not None:
-            subscribe = await connection.expect(SUBSCRIBE)
+            subscribe = await connection.take(SUBSCRIBE)
             connection.send(suback(subscribe.pid, granted, v5=v5))
         return connection, hello
