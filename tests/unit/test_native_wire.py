@@ -461,11 +461,15 @@ async def keepalive_while_reading_is_paused() -> None:
         # The answer is behind a message the paused reader holds: skimming takes it.
         connection.send(w.publish("jobs/1", b"held", qos=1, pid=1, v5=True) + w.PINGRESP_PACKET)
         link = client.transport._link
-        await until(lambda: link._ping_sent is None, timeout=2)
+        pong, pongs = link.pong, []
+        link.pong = lambda: (pongs.append(len(client.messages)), pong())
+        await until(lambda: pongs, timeout=2)  # by the keep-alive tick, once a second
         assert client.messages == []
         client.transport.resume_reading()
         await until(lambda: client.messages)
         assert [m.payload for m in client.messages] == [b"held"]
+        await connection.silent(0.05)
+        assert pongs == [0], "taken ahead of the message, once"
         await client.close()
 
 
