@@ -497,3 +497,66 @@ def test_keepalive() -> None:
         )
 
     run(both, timeout=20)
+
+
+# -- publishing ---------------------------------------------------------------------------------
+
+
+def test_a_rejected_publish_raises_with_the_reason() -> None:
+    async def scenario() -> None:
+        async with FakeBroker() as broker:
+            client = Client(broker, v5=True, subscriptions=())
+            connection = await connected(broker, client, v5=True)
+            send = asyncio.create_task(client.transport.publish_confirmed("out/x", b"1"))
+            _, pid, _ = w.parse_publish(await connection.expect(w.PUBLISH), v5=True)
+            connection.send(w.ack(w.PUBACK, pid, reason=0x87, props=w.p_reason_string("acl")))
+            with pytest.raises(ConnectionError, match=r"rejected publish: Not authorized \(acl\)"):
+                await send
+            await client.close()
+
+    run(scenario)
+
+
+def test_qos2_publish_resends_pubrel_after_a_reconnect() -> None:
+    async def scenario() -> None:
+        async with FakeBroker() as broker:
+            client = Client(broker, v5=False, subscriptions=())
+            # Published before the first connection: sent once it is accepted.
+            send = asyncio.create_task(client.transport.publish_confirmed("out/2", b"x", qos=2))
+            first = await connected(broker, client, v5=False)
+            publish = await first.expect(w.PUBLISH)
+            assert publish.flags == 0x04
+            _, pid, payload = w.parse_publish(publish, v5=False)
+            assert payload == b"x"
+            first.send(w.ack(w.PUBREC, pid))
+            assert (await first.expect(w.PUBREL)).raw == w.ack(w.PUBREL, pid)
+            first.close()
+            second, _ = await broker.handshake(v5=False, session_present=True)
+            # Past PUBREC the message is the broker's: only the release is sent again.
+            assert (await second.next()).raw == w.ack(w.PUBREL, pid)
+            assert not send.done()
+            second.send(w.ack(w.PUBCOMP, pid))
+            await asyncio.wait_for(send, 1)
+            await second.silent(0.05)
+            await client.close()
+
+    run(scenario)
+
+
+def test_no_connack_closes_the_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from routemq_runtime.transport.native import link
+
+    monkeypatch.setattr(link, "CONNECT_TIMEOUT", 0.2)
+
+    async def scenario() -> None:
+        async with FakeBroker() as broker:
+            client = Client(broker, v5=True)
+            client.start()
+            silent = await broker.accept()
+            await silent.expect(w.CONNECT)
+            await asyncio.wait_for(silent.closed, 1)
+            await broker.handshake(v5=True, granted=[1])
+            await client.transport.wait_ready(1)
+            await client.close()
+
+    run(scenario)
