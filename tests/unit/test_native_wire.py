@@ -53,20 +53,24 @@ class Client:
         self.messages: list[InboundMessage] = []
         self.lost = 0
         self.auto_ack = auto_ack
+        #: Called with each message instead of the automatic ack, when set.
+        self.handle: Callable[[InboundMessage], None] | None = None
         self.transport = NativeTransport(
             self.config,
             "worker-0",
             subscriptions,
-            self._on_message,
+            self.on_message,
             receive_maximum=receive_maximum,
             on_connection_lost=self._on_lost,
             reconnect_base_delay=base_delay,
             reconnect_max_delay=base_delay * 4,
         )
 
-    def _on_message(self, message: InboundMessage) -> None:
+    def on_message(self, message: InboundMessage) -> None:
         self.messages.append(message)
-        if self.auto_ack and message.qos:
+        if self.handle is not None:
+            self.handle(message)
+        elif self.auto_ack and message.qos:
             self.transport.ack(message.mid, message.qos)  # type: ignore[arg-type]
 
     def _on_lost(self) -> None:
@@ -341,7 +345,7 @@ def test_acks_owed_at_a_lost_connection_are_not_sent_on_the_next(v5: bool) -> No
                 if message.mid == 3:  # the connection is dropped with three acks owed
                     raise RuntimeError("the consumer broke")
 
-            transport.reader.on_publish = ack_then_fail
+            client.handle = ack_then_fail
             first.send(b"".join(w.publish("jobs/x", b"", qos=1, pid=p, v5=v5) for p in (1, 2, 3)))
             await asyncio.wait_for(first.closed, 1)
             transport.ack(4, 1)  # disconnected: dropped
@@ -351,7 +355,7 @@ def test_acks_owed_at_a_lost_connection_are_not_sent_on_the_next(v5: bool) -> No
             second.send(w.connack(0, session_present=True, v5=v5))
             second.send(w.suback((await second.expect(w.SUBSCRIBE)).pid, [1], v5=v5))
             await transport.wait_ready(1)
-            transport.reader.on_publish = client._on_message
+            client.handle = None
             client.auto_ack = True
             second.send(w.publish("jobs/x", b"", qos=1, pid=3, dup=True, v5=v5))
             assert (await second.expect(w.PUBACK)).pid == 3
@@ -557,6 +561,33 @@ def test_no_connack_closes_the_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
             await asyncio.wait_for(silent.closed, 1)
             await broker.handshake(v5=True, granted=[1])
             await client.transport.wait_ready(1)
+            await client.close()
+
+    run(scenario)
+
+
+def test_a_paused_reader_holds_a_bounded_backlog_then_takes_it_all() -> None:
+    async def scenario() -> None:
+        async with FakeBroker() as broker:
+            client = Client(broker, v5=False, auto_ack=True)
+            connection = await connected(broker, client, v5=False, granted=[1])
+            client.transport.pause_reading()
+            payloads = [bytes([n]) * 600_000 for n in range(4)]
+            connection.send(
+                b"".join(
+                    w.publish("jobs/big", p, qos=1, pid=n + 1, v5=False)
+                    for n, p in enumerate(payloads)
+                )
+            )
+            protocol = client.transport._link.protocol
+            # Past about a megabyte undecoded, TCP pushes back instead.
+            await until(lambda: protocol.socket_paused, timeout=2)
+            assert client.transport.reader.buffered < 2_000_000
+            assert client.messages == []
+            client.transport.resume_reading()
+            acks = [await connection.expect(w.PUBACK) for _ in payloads]
+            assert [a.pid for a in acks] == [1, 2, 3, 4]
+            assert [m.payload for m in client.messages] == payloads
             await client.close()
 
     run(scenario)
