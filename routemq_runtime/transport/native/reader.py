@@ -163,11 +163,8 @@ class PacketReader:
     def _parse(self, data: bytes, pos: int) -> int:
         """Decode whole packets from ``pos``; returns where the first incomplete one starts (or
         where reading was paused)."""
-        size = len(data)
-        v5 = self.v5
-        limit = self.max_packet_size
-        deliver = self.on_publish
-        released = self.released
+        size, v5, limit = len(data), self.v5, self.max_packet_size
+        deliver, released = self.on_publish, self.released
         try:
             while pos < size and not self.paused:
                 first = data[pos]
@@ -181,27 +178,29 @@ class PacketReader:
                         break
                 end = start + length
                 if end - pos > limit:
-                    _too_large(end - pos, limit)
+                    raise _too_large(end - pos, limit)
                 if end > size:
                     break
                 if first & 0xF0 != 0x30:
-                    self._control(first, data, pos, start, end)
+                    self._control(first, data[start:end], self._base + pos)
                     pos = end
                     continue
                 qos = (first >> 1) & 3
-                if qos == 3 or (first & 0x08 and not qos):
-                    _bad_publish_flags(first)
                 topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
                 topic = data[start + 2 : topic_end].decode()
                 if qos:
+                    if qos == 3:
+                        raise MalformedPacket("PUBLISH with QoS 3")
                     pid = (data[topic_end] << 8) | data[topic_end + 1]
                     i = topic_end + 2
                 else:
+                    if first & 0x08:
+                        raise MalformedPacket("PUBLISH at QoS 0 marked as a redelivery")
                     pid = None
                     i = topic_end
                 if v5:
                     if data[i]:
-                        properties, i = _publish_properties(data, i)
+                        properties, i = _publish_properties(data, i, end)
                     else:
                         properties = NO_PROPERTIES
                         i += 1
@@ -244,27 +243,16 @@ class PacketReader:
             pos = start + length
         self._skimmed_to = self._base + pos
 
-    def _control(self, first: int, data: bytes, pos: int, start: int, end: int) -> None:
-        if self._skimmed and self._base + pos in self._skimmed:
-            self._skimmed.discard(self._base + pos)  # taken ahead by skim()
+    def _control(self, first: int, body: bytes, offset: int) -> None:
+        if self._skimmed and offset in self._skimmed:
+            self._skimmed.discard(offset)  # skim() handed it over already
             return
-        body = data[start:end]
         kind = first >> 4
         if kind == 0:
             raise MalformedPacket("packet type 0 is reserved")
         if first & 0x0F != (2 if kind in _FLAGS_TWO else 0):
             raise MalformedPacket(f"packet type {kind} with reserved flags {first & 0x0F:#06b}")
         self.on_packet(first, body)
-
-
-def _too_large(size: int, limit: int) -> None:
-    raise MalformedPacket(f"packet of {size} bytes is over the limit of {limit}", PACKET_TOO_LARGE)
-
-
-def _bad_publish_flags(first: int) -> None:
-    if (first >> 1) & 3 == 3:
-        raise MalformedPacket("PUBLISH with QoS 3")
-    raise MalformedPacket("PUBLISH at QoS 0 marked as a redelivery")
 
 
 def _long_length(data: bytes, pos: int) -> tuple[int, int]:
@@ -282,14 +270,20 @@ def _long_length(data: bytes, pos: int) -> tuple[int, int]:
     raise MalformedPacket("remaining length longer than four bytes")
 
 
+def _too_large(size: int, limit: int) -> MalformedPacket:
+    return MalformedPacket(f"packet of {size} bytes is over the limit of {limit}", PACKET_TOO_LARGE)
+
+
 def _packet_size(data: bytes) -> int:
     """The whole size of the packet ``data`` starts with, or 0 while its header is incomplete."""
     length, start = _long_length(data, 1) if len(data) > 1 else (-1, -1)
     return start + length if start >= 0 else 0
 
 
-def _publish_properties(data: bytes, pos: int) -> tuple[Any, int]:
+def _publish_properties(data: bytes, pos: int, end: int) -> tuple[Any, int]:
     length, start = read_varint(data, pos)
+    if start + length > end:  # the bytes after `end` are the next packet's
+        raise MalformedPacket("PUBLISH properties run past the packet")
     properties = SharedTableProperties(PacketTypes.PUBLISH)
     try:
         properties.unpack(data[pos : start + length])
