@@ -43,9 +43,10 @@ class NativeTransport:
     """Connects, keeps a persistent session, (re)subscribes, hands messages over, acks, publishes.
 
     Same contract as :class:`~routemq_runtime.transport.MqttTransport`: ``on_message`` gets every
-    PUBLISH on the loop thread; QoS 1/2 messages are later passed to :meth:`ack`, which only
-    acknowledges on the connection they arrived on (acks owed on a lost one are dropped: the
-    broker redelivers those messages).
+    PUBLISH on the loop thread; QoS 1/2 messages are later passed to :meth:`ack`. Packet ids
+    belong to a connection: after ``on_connection_lost`` the consumer must drop the acks it still
+    owes (the broker redelivers those messages, possibly under the same ids), as the pipeline
+    does.
     """
 
     def __init__(

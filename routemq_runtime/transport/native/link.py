@@ -194,7 +194,9 @@ class Link(Connection):
 
     def _schedule_tick(self) -> None:
         assert self._loop is not None
-        if self._tick is None and self.keepalive:
+        # Also without a keep-alive (a broker may say 0): the tick takes answers held behind
+        # paused messages too.
+        if self._tick is None:
             self._tick = self._loop.call_later(KEEPALIVE_TICK, self._keep_alive)
 
     def _keep_alive(self) -> None:
@@ -203,6 +205,9 @@ class Link(Connection):
         if protocol is None or not protocol.open:
             return
         self._on_tick()
+        if not self.keepalive:
+            self._schedule_tick()
+            return
         now = time.monotonic()
         if self._ping_sent is not None and protocol.last_read > self._ping_sent:
             self._ping_sent = None  # something arrived since: the broker is there
