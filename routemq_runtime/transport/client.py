@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,9 @@ from routemq_runtime.message import InboundMessage
 from routemq_runtime.transport import paho_speedups
 from routemq_runtime.transport.bridge import SocketBridge, guarded
 from routemq_runtime.transport.connection import Reconnect, Subscription, TransportError
-from routemq_runtime.transport.paho_client import end_session, new_client, protocol_of
+from routemq_runtime.transport.paho_client import new_client, protocol_of
 from routemq_runtime.transport.paho_connection import PahoConnection
+from routemq_runtime.transport.slot_client import SlotClient
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -35,7 +35,7 @@ log = logging.getLogger("routemq.transport")
 __all__ = ["MqttTransport", "Subscription", "TransportError", "protocol_of"]
 
 
-class MqttTransport:
+class MqttTransport(SlotClient):
     """Connects, keeps a persistent session, (re)subscribes, hands messages over, acks, publishes.
 
     ``on_message(message)`` is called on the loop thread for every PUBLISH received, with an
@@ -65,6 +65,7 @@ class MqttTransport:
         self.config = config
         self.client_id = client_id
         self.protocol = protocol_of(str(config.mqtt_protocol))
+        self.v5 = self.protocol == mqtt.MQTTv5
         if self.protocol == mqtt.MQTTv5:
             paho_speedups.install()
         self.receive_maximum = receive_maximum
@@ -108,26 +109,6 @@ class MqttTransport:
     # -- state, as the connection and the bridge know it ---------------------------------------
 
     @property
-    def connected(self) -> bool:
-        return self._connection.connected
-
-    @property
-    def subscribed(self) -> bool:
-        return self._connection.subscribed
-
-    @property
-    def reconnects(self) -> int:
-        return self._connection.reconnects
-
-    @property
-    def fatal_error(self) -> TransportError | None:
-        return self._connection.fatal_error
-
-    @property
-    def subscriptions(self) -> tuple[Subscription, ...]:
-        return self._connection.subscriptions
-
-    @property
     def reading_paused(self) -> bool:
         return self._bridge is not None and self._bridge.reading_paused
 
@@ -135,56 +116,27 @@ class MqttTransport:
 
     def start(self) -> None:
         """Begin connecting; retries with backoff until connected or :meth:`close` is called."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         self._bridge = SocketBridge(
             self._client,
-            self._loop,
+            self._take_loop(),
             keepalive=int(self.config.mqtt_keepalive),
             received=lambda: self.received,
             keep_ticking=lambda: not self._connection.stopping,
         )
         self._connection.start(self._bridge)
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until connected and subscribed (raises :class:`TransportError` if refused)."""
-        assert self._loop is not None, "start() first"
-        await asyncio.wait_for(self._connection.ready.wait(), timeout)
-        if self.fatal_error:
-            raise self.fatal_error
+    def _unconfirmed(self) -> list[asyncio.Future[None]]:
+        return list(self._pending_confirm.values())
 
-    async def close(self, timeout: float = 5.0, *, forget_session: bool = False) -> None:
-        """Wait for outgoing QoS>0 publishes to be confirmed and for the broker to have taken
-        every ack, then DISCONNECT cleanly; all of it within ``timeout`` seconds.
-
-        The session stays on the broker (its expiry is unchanged), so a restarted client with the
-        same id gets what was queued for it meanwhile; unless ``forget_session``, which ends it
-        (MQTT 5: session expiry 0 on DISCONNECT; 3.1.1: a clean-session connect afterwards).
-        """
-        assert self._loop is not None and self._bridge is not None, "start() first"
-        loop = self._loop
-        deadline = loop.time() + timeout
-
-        def left() -> float:
-            return max(0.05, deadline - loop.time())
-
-        self._connection.stop()
-        if self._pending_confirm and self.connected:
-            await asyncio.wait(list(self._pending_confirm.values()), timeout=left())
-        if self.connected:
-            await self.barrier(left())
-        # MQTT 5 ends the session with the DISCONNECT itself; 3.1.1 needs a second connection.
-        end_later = forget_session and self.protocol != mqtt.MQTTv5
-        await self._disconnect(left, forget_session and not end_later, timeout)
+    def _closed(self) -> None:
+        assert self._bridge is not None
         self._bridge.stop_housekeeping()
         for fut in self._pending_confirm.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("transport closed before the broker confirmed"))
         self._pending_confirm.clear()
-        if end_later:
-            await loop.run_in_executor(None, end_session, self.config, self.client_id, left())
 
-    async def _disconnect(self, left: Callable[[], float], expire: bool, timeout: float) -> None:
+    async def _disconnect(self, timeout: float, *, expire: bool) -> None:
         bridge = self._bridge
         assert bridge is not None
         if bridge.sock is None:
@@ -201,42 +153,16 @@ class MqttTransport:
             self._client.disconnect(properties=properties)
             self._client.loop_write()
         try:
-            await asyncio.wait_for(bridge.closed.wait(), left())
+            await asyncio.wait_for(bridge.closed.wait(), timeout)
         except TimeoutError:
             log.warning("broker did not take the DISCONNECT in %.1fs; closing", timeout)
             bridge.drop_socket()
 
-    async def unsubscribe_all(self, timeout: float) -> bool:
-        """Leave every subscription (and do not take them up again on a reconnect). Messages the
-        broker already queued for this session still arrive. False if the broker did not
-        confirm in time."""
-        assert self._loop is not None
-        filters = [s.topic_filter for s in self.subscriptions]
-        self._connection.subscriptions = ()
-        self._connection.set_ready(False)
-        if not filters or not self.connected:
-            return not filters
+    async def _unsubscribe(self, filters: list[str], timeout: float) -> bool:
         result, mid = self._client.unsubscribe(filters)
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             return False
         return await self._wait_unsuback(mid, timeout)
-
-    async def barrier(self, timeout: float) -> bool:
-        """Return once the broker has processed everything sent so far (the PUBACKs above all).
-
-        Brokers handle a client's packets in order, so the reply to an UNSUBSCRIBE of a filter
-        this client never subscribed to (harmless; "no subscription existed" on MQTT 5) proves
-        the acks before it were taken. Without it, acks written just before the DISCONNECT can be
-        lost: if the broker meanwhile sent more messages, closing the socket with that data
-        unread resets the connection, and the broker may drop what it had not read yet.
-        """
-        result, mid = self._client.unsubscribe(f"$routemq-barrier/{self.client_id}")
-        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
-            return False
-        if await self._wait_unsuback(mid, timeout):
-            return True
-        log.warning("no UNSUBACK within %.1fs; the last acks may be redelivered", timeout)
-        return False
 
     async def _wait_unsuback(self, mid: int, timeout: float) -> bool:
         assert self._loop is not None
@@ -250,10 +176,6 @@ class MqttTransport:
         finally:
             self._barrier_waiters.pop(mid, None)
         return True
-
-    def reset_connection(self, why: str) -> None:
-        """Reconnect to the same session so the broker redelivers every unacked message."""
-        self._connection.reset(why)
 
     # -- flow control --------------------------------------------------------------------------
 
@@ -317,9 +239,6 @@ class MqttTransport:
 
     # -- operations ----------------------------------------------------------------------------
 
-    def on_loop_thread(self) -> bool:
-        return threading.get_ident() == self._loop_thread
-
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received QoS 1/2 message (loop thread only)."""
         if self.connected:
@@ -367,11 +286,3 @@ class MqttTransport:
         self._pending_confirm[info.mid] = fut
         self.resume_reading()
         await fut
-
-    def build_properties(self, user_properties: Sequence[tuple[str, str]]) -> Properties | None:
-        """PUBLISH properties carrying user properties (MQTT 5 only; None on 3.1.1)."""
-        if self.protocol != mqtt.MQTTv5:
-            return None
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = list(user_properties)
-        return props

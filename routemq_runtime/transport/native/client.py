@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from routemq_runtime.message import InboundMessage
-from routemq_runtime.transport.connection import Reconnect, Subscription, TransportError
+from routemq_runtime.transport.connection import Reconnect, Subscription
 from routemq_runtime.transport.native import codec
 from routemq_runtime.transport.native.codec import Answer, MalformedPacket
 from routemq_runtime.transport.native.link import Link
 from routemq_runtime.transport.native.protocol import MqttProtocol
 from routemq_runtime.transport.native.reader import PacketReader
 from routemq_runtime.transport.native.session import CONFIRMATIONS, Outgoing, Session
-from routemq_runtime.transport.paho_client import end_session
+from routemq_runtime.transport.slot_client import SlotClient
 
 if TYPE_CHECKING:
     from routemq_runtime.config import Config
@@ -39,7 +37,7 @@ _PUBREC_WORD = 0x50020000
 _CLIENT_ONLY = frozenset({codec.CONNECT, codec.SUBSCRIBE, codec.UNSUBSCRIBE, codec.PINGREQ})
 
 
-class NativeTransport:
+class NativeTransport(SlotClient):
     """Connects, keeps a persistent session, (re)subscribes, hands messages over, acks, publishes.
 
     Same contract as :class:`~routemq_runtime.transport.MqttTransport`: ``on_message`` gets every
@@ -77,7 +75,7 @@ class NativeTransport:
             released=self.session.released,
             max_packet_size=config.mqtt_max_packet_size,
         )
-        self._link = Link(
+        self._connection = self._link = Link(
             config,
             client_id,
             subscriptions,
@@ -92,8 +90,6 @@ class NativeTransport:
             unsubscribe=unsubscribe,
             once=once,
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._resume_due = False
 
     # -- state ---------------------------------------------------------------------------------
@@ -103,26 +99,6 @@ class NativeTransport:
         return self.reader.received
 
     @property
-    def connected(self) -> bool:
-        return self._link.connected
-
-    @property
-    def subscribed(self) -> bool:
-        return self._link.subscribed
-
-    @property
-    def reconnects(self) -> int:
-        return self._link.reconnects
-
-    @property
-    def fatal_error(self) -> TransportError | None:
-        return self._link.fatal_error
-
-    @property
-    def subscriptions(self) -> tuple[Subscription, ...]:
-        return self._link.subscriptions
-
-    @property
     def reading_paused(self) -> bool:
         return self.reader.paused
 
@@ -130,40 +106,13 @@ class NativeTransport:
 
     def start(self) -> None:
         """Begin connecting; retries with backoff until connected or :meth:`close` is called."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._link.start(self._loop)
+        self._link.start(self._take_loop())
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until connected and subscribed (raises :class:`TransportError` if refused)."""
-        assert self._loop is not None, "start() first"
-        await asyncio.wait_for(self._link.ready.wait(), timeout)
-        if self.fatal_error:
-            raise self.fatal_error
+    def _unconfirmed(self) -> list[asyncio.Future[None]]:
+        return self.session.unconfirmed
 
-    async def close(self, timeout: float = 5.0, *, forget_session: bool = False) -> None:
-        """Wait for outgoing publishes to be confirmed and for the broker to have taken every
-        ack, then DISCONNECT; all within ``timeout`` seconds. ``forget_session`` ends the
-        session on the broker (MQTT 5: expiry 0 on DISCONNECT; 3.1.1: a clean connect after)."""
-        assert self._loop is not None, "start() first"
-        loop = self._loop
-        deadline = loop.time() + timeout
-
-        def left() -> float:
-            return max(0.05, deadline - loop.time())
-
-        self._link.stop()
-        unconfirmed = self.session.unconfirmed
-        if unconfirmed and self.connected:
-            self.resume_reading()
-            await asyncio.wait(unconfirmed, timeout=left())
-        if self.connected:
-            await self.barrier(left())
-        end_later = forget_session and not self.v5
-        await self._disconnect(left(), expire=forget_session and not end_later)
+    def _closed(self) -> None:
         self.session.fail_all(ConnectionError("transport closed before the broker confirmed"))
-        if end_later:
-            await loop.run_in_executor(None, end_session, self.config, self.client_id, left())
 
     async def _disconnect(self, timeout: float, *, expire: bool) -> None:
         protocol = self._link.protocol
@@ -182,25 +131,6 @@ class NativeTransport:
             log.warning("broker did not close the connection after DISCONNECT; closing it")
             protocol.close()
 
-    async def unsubscribe_all(self, timeout: float) -> bool:
-        """Leave every subscription (and do not take them up again on a reconnect). Messages the
-        broker already queued for this session still arrive. False if not confirmed in time."""
-        filters = [s.topic_filter for s in self.subscriptions]
-        self._link.subscriptions = ()
-        self._link.set_ready(False)
-        if not filters or not self.connected:
-            return not filters
-        return await self._unsubscribe(filters, timeout)
-
-    async def barrier(self, timeout: float) -> bool:
-        """Return once the broker has processed everything sent so far (the acks above all):
-        brokers take a client's packets in order, so the UNSUBACK of a filter never subscribed
-        proves the packets before it were taken."""
-        if await self._unsubscribe([f"$routemq-barrier/{self.client_id}"], timeout):
-            return True
-        log.warning("no UNSUBACK within %.1fs; the last acks may be redelivered", timeout)
-        return False
-
     async def _unsubscribe(self, filters: list[str], timeout: float) -> bool:
         assert self._loop is not None
         if not self.connected:
@@ -213,10 +143,6 @@ class NativeTransport:
         except TimeoutError:
             return False
         return True
-
-    def reset_connection(self, why: str) -> None:
-        """Reconnect to the same session so the broker redelivers every unacked message."""
-        self._link.reset(why)
 
     # -- flow control --------------------------------------------------------------------------
 
@@ -311,9 +237,6 @@ class NativeTransport:
 
     # -- operations ----------------------------------------------------------------------------
 
-    def on_loop_thread(self) -> bool:
-        return threading.get_ident() == self._loop_thread
-
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received QoS 1/2 message (loop thread only)."""
         protocol = self._link.protocol
@@ -380,14 +303,6 @@ class NativeTransport:
             return
         outgoing = Outgoing(topic, payload, qos, retain, properties, future)
         self.session.publish(outgoing, protocol.send if protocol is not None else None)
-
-    def build_properties(self, user_properties: Sequence[tuple[str, str]]) -> Properties | None:
-        """PUBLISH properties carrying user properties (MQTT 5 only; None on 3.1.1)."""
-        if not self.v5:
-            return None
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = list(user_properties)
-        return properties
 
 
 def _ignore(_message: InboundMessage) -> None:
