@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.aedes import Aedes, node_modules
 from tests.support.mosquitto import Mosquitto
 from tests.support.transports import MARKER as ONE_TRANSPORT
 
@@ -73,3 +74,14 @@ def rendered_app(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     with plain_template_copy() as template:
         copier.run_copy(str(template), app_dir, defaults=True, quiet=True)
     return app_dir
+
+
+@pytest.fixture(scope="module")
+def aedes() -> Iterator[Aedes]:
+    """aedes, a second broker implementation (MQTT 3.1.1, no shared subscriptions)."""
+    modules = node_modules()
+    if modules is None:
+        pytest.skip("aedes is not installed (./scripts/test.sh installs it from npm)")
+    broker = Aedes().start(modules)
+    yield broker
+    broker.stop()

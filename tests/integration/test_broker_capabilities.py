@@ -7,11 +7,9 @@ Against aedes (a second broker implementation, with no ``$share``) the app stops
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.aedes import Aedes, node_modules
 from tests.support.apps import RecordingApp, run_runtime
 from tests.support.polling import wait_for
 
@@ -32,16 +30,6 @@ def record(topic, context):
 
 router.on(os.environ["TOPIC_PREFIX"] + "/#", record, shared=True, qos=1)
 """
-
-
-@pytest.fixture(scope="module")
-def aedes() -> Iterator[Aedes]:
-    modules = node_modules()
-    if modules is None:
-        pytest.skip("aedes is not installed (./scripts/test.sh installs it from npm)")
-    broker = Aedes().start(modules)
-    yield broker
-    broker.stop()
 
 
 def _lines(text: str, word: str) -> list[str]:

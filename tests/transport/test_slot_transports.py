@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from routemq_runtime.config import Config
 from routemq_runtime.message import InboundMessage
 from routemq_runtime.transport import Subscription, slot_transport
-from tests.support.aedes import Aedes, node_modules
+from tests.support.aedes import Aedes
 from tests.support.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -243,16 +243,6 @@ def test_tls_without_the_client_certificate_is_not_let_in(
 
     asyncio.run(scenario())
     assert "reconnecting" in caplog.text
-
-
-@pytest.fixture(scope="module")
-def aedes() -> Iterator[Aedes]:
-    modules = node_modules()
-    if modules is None:
-        pytest.skip("aedes is not installed (./scripts/test.sh installs it from npm)")
-    broker = Aedes().start(modules)
-    yield broker
-    broker.stop()
 
 
 @pytest.mark.parametrize("name", TRANSPORTS)

@@ -57,10 +57,19 @@ def varint(value: int) -> bytes:
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """(value, position after it); raises :class:`MalformedPacket` past four bytes or the end."""
+    value, after = varint_at(data, pos)
+    if after < 0:
+        raise MalformedPacket("variable byte integer runs past the packet")
+    return value, after
+
+
+def varint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it), or (-1, -1) when its bytes have not all arrived; raises
+    :class:`MalformedPacket` past four bytes."""
     value = 0
     for shift in (0, 7, 14, 21):
         if pos >= len(data):
-            raise MalformedPacket("variable byte integer runs past the packet")
+            return -1, -1
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift

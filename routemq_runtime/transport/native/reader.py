@@ -31,6 +31,7 @@ from routemq_runtime.transport.native.codec import (
     UNSUBSCRIBE,
     MalformedPacket,
     read_varint,
+    varint_at,
 )
 from routemq_runtime.transport.paho_speedups import SharedTableProperties
 
@@ -173,7 +174,7 @@ class PacketReader:
                 length = data[pos + 1]
                 start = pos + 2
                 if length & 0x80:
-                    length, start = _long_length(data, pos + 1)
+                    length, start = varint_at(data, pos + 1)
                     if start < 0:
                         break
                 end = start + length
@@ -234,7 +235,7 @@ class PacketReader:
         data = self._held
         pos = max(self._pos, self._skimmed_to - self._base)
         while pos + 1 < len(data):
-            length, start = _long_length(data, pos + 1)
+            length, start = varint_at(data, pos + 1)
             if start < 0 or start + length > len(data):
                 break
             if data[pos] in _SKIMMED:
@@ -255,28 +256,13 @@ class PacketReader:
         self.on_packet(first, body)
 
 
-def _long_length(data: bytes, pos: int) -> tuple[int, int]:
-    """A remaining length of more than one byte: (length, start of the body), or (-1, -1) when
-    its bytes have not all arrived."""
-    value = 0
-    for shift in (0, 7, 14, 21):
-        if pos >= len(data):
-            return -1, -1
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-    raise MalformedPacket("remaining length longer than four bytes")
-
-
 def _too_large(size: int, limit: int) -> MalformedPacket:
     return MalformedPacket(f"packet of {size} bytes is over the limit of {limit}", PACKET_TOO_LARGE)
 
 
 def _packet_size(data: bytes) -> int:
     """The whole size of the packet ``data`` starts with, or 0 while its header is incomplete."""
-    length, start = _long_length(data, 1) if len(data) > 1 else (-1, -1)
+    length, start = varint_at(data, 1) if len(data) > 1 else (-1, -1)
     return start + length if start >= 0 else 0
 
 
