@@ -396,13 +396,13 @@ class WorkerManager(WorkerControl):
         if self._slot_target is not None:
             return self._slot_target, self.retire_signal or signal.SIGTERM
         # Imported here, in the supervisor, so every forked slot starts with them loaded (and
-        # shares their memory) instead of importing them again.
-        import routemq_runtime.metrics
-        import routemq_runtime.transport  # noqa: F401  (paho-mqtt)
+        # shares their memory) instead of importing them again: the chosen MQTT client too.
+        import routemq_runtime.worker.pipeline  # noqa: F401  (with metrics; loaded by Worker())
+        from routemq_runtime.transport import slot_transport
         from routemq_runtime.worker import Worker, run_slot
 
-        cls = self.worker_class or Worker
-        self._run_slot = functools.partial(run_slot, worker_class=cls)
+        slot_transport(self.config)
+        self._run_slot = functools.partial(run_slot, worker_class=self.worker_class or Worker)
         # A slot removed by scaling down must also end its broker session (or the broker keeps
         # queueing its share of the messages for it). Plain SIGTERM drains and keeps the
         # session, for a restart.
