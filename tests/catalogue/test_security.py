@@ -68,8 +68,9 @@ def recorded(path: Path) -> set[int]:
 
 
 @pytest.mark.integration
-def test_the_password_appears_in_no_log_line_or_endpoint(mosquitto_factory, tmp_path):
-    """A real login at DEBUG (paho's packet log included): the password is nowhere."""
+@pytest.mark.parametrize("transport", ["native", "paho"])
+def test_the_password_appears_in_no_log_line_or_endpoint(mosquitto_factory, tmp_path, transport):
+    """A real login at DEBUG (the clients' packet logs included): the password is nowhere."""
     broker = password_broker(mosquitto_factory, tmp_path)
     app, records = recording_app(tmp_path)
     env = clean_env(
@@ -80,6 +81,7 @@ def test_the_password_appears_in_no_log_line_or_endpoint(mosquitto_factory, tmp_
         ROUTEMQ_LOG_LEVEL="DEBUG",
         ROUTEMQ_APP_NAME="secret",
         RECORD_FILE=str(records),
+        MQTT_TRANSPORT=transport,
     )
     run = running_app(app, env, tmp_path / "app.log")
     try:
@@ -91,7 +93,8 @@ def test_the_password_appears_in_no_log_line_or_endpoint(mosquitto_factory, tmp_
         code = stop(run)
     output = run.output()
     assert code == 0, output
-    assert "Sending CONNECT (u1, p1" in output, "the DEBUG packet log of the login was captured"
+    login = {"paho": "Sending CONNECT (u1, p1", "native": "username 'worker', password ***"}
+    assert login[transport] in output, "the DEBUG packet log of the login was captured"
     assert PASSWORD not in output
     assert PASSWORD.encode() not in endpoints
 

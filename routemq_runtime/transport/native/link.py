@@ -110,6 +110,14 @@ class Link(Connection):
             return
         self.protocol = protocol
         properties = session_properties(config, self.receive_maximum)
+        log.debug(
+            "sending CONNECT as %r (MQTT %s, username %r, password %s, keep-alive %ds)",
+            self.client_id,
+            "5" if self.v5 else "3.1.1",
+            config.mqtt_username,
+            "***" if config.mqtt_password and config.mqtt_username else "none",
+            config.mqtt_keepalive,
+        )
         protocol.send(
             connect_packet(
                 self.client_id,
