@@ -131,7 +131,7 @@ class Config:
     mqtt_group_name: str = _env("MQTT_GROUP_NAME", _non_empty, "routemq")
     mqtt_protocol: str = _env("MQTT_PROTOCOL", _choice(PROTOCOLS), "5")
     mqtt_transport: str = _env("MQTT_TRANSPORT", _choice(TRANSPORTS), "native")
-    #: MQTT 5 tells the broker; messages bigger than this are never sent to the worker.
+    #: MQTT 5 only (told to the broker, which then never sends a worker a bigger message).
     mqtt_max_packet_size: int | None = _env(
         "MQTT_MAX_PACKET_SIZE", _optional(_integer(64, 268_435_460)), None
     )

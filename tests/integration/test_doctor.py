@@ -37,6 +37,7 @@ def test_doctor_passes_on_mosquitto(tmp_path, mosquitto):
     assert all(line.startswith("✓") for line in lines), result.stdout
     for word in ("settings", "broker", "shared subscriptions", "session persistence", "sessions"):
         assert any(word in line for line in lines), (word, result.stdout)
+    assert "MQTT 5, workers' client: native" in lines[0], lines[0]
 
 
 def test_doctor_fails_with_the_fix_when_no_broker_answers(tmp_path):

@@ -32,9 +32,9 @@ def doctor() -> None:
     except ConfigError as error:
         _say((False, "settings: " + "; ".join(error.problems), "fix them in .env"))
         raise typer.Exit(1) from None
-    _say(
-        (True, f"settings: .env and environment read ({config.mqtt_broker}:{config.mqtt_port})", "")
-    )
+    where = f"{config.mqtt_broker}:{config.mqtt_port}, MQTT {config.mqtt_protocol}"
+    _say((True, f"settings: .env and environment read ({where}, workers' client: "
+                f"{config.mqtt_transport})", ""))  # fmt: skip
     checks: list[Callable[[Any], Result]] = [
         _broker,
         _shared_subscriptions,

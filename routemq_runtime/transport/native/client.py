@@ -73,7 +73,9 @@ class NativeTransport(SlotClient):
             on_packet=self._on_packet,
             on_duplicate=self._on_duplicate,
             released=self.session.released,
-            max_packet_size=config.mqtt_max_packet_size,
+            # MQTT 5 tells the broker, which then never sends more; 3.1.1 cannot, and refusing a
+            # message the broker will only send again would stop the slot for good.
+            max_packet_size=config.mqtt_max_packet_size if self.v5 else None,
         )
         self._connection = self._link = Link(
             config,
