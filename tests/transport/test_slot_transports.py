@@ -63,6 +63,14 @@ def open_transport(config: Config, inbox: Inbox, *filters: tuple[str, int], **kw
     return transport
 
 
+async def connected(config: Config, inbox: Inbox, *filters: tuple[str, int]) -> Any:
+    """A started transport, subscribed and ready."""
+    transport = open_transport(config, inbox, *filters)
+    transport.start()
+    await transport.wait_ready(10)
+    return transport
+
+
 def publisher(host: str, port: int, protocol: int = mqtt.MQTTv5) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
     client.connect(host, port)
@@ -81,9 +89,7 @@ def test_qos_2_messages_arrive_once_and_are_released(
 
     async def scenario() -> list[InboundMessage]:
         inbox = Inbox()
-        transport = open_transport(config, inbox, (f"{prefix}/#", 2))
-        transport.start()
-        await transport.wait_ready(10)
+        transport = await connected(config, inbox, (f"{prefix}/#", 2))
         client = publisher(mosquitto.host, mosquitto.port)
         infos = [client.publish(f"{prefix}/{n}", str(n).encode(), qos=2) for n in range(200)]
         for info in infos:
@@ -110,9 +116,7 @@ def test_mqtt5_properties_and_the_retained_flag_arrive(mosquitto: Mosquitto, nam
 
     async def scenario() -> list[InboundMessage]:
         inbox = Inbox()
-        transport = open_transport(config, inbox, (f"{topic}/#", 1))
-        transport.start()
-        await transport.wait_ready(10)
+        transport = await connected(config, inbox, (f"{topic}/#", 1))
         properties = Properties(PacketTypes.PUBLISH)
         properties.ResponseTopic = f"{topic}/reply"
         properties.CorrelationData = b"\x00\x01id"
@@ -143,9 +147,7 @@ def test_a_message_of_several_megabytes_arrives_whole(mosquitto: Mosquitto, name
 
     async def scenario() -> list[InboundMessage]:
         inbox = Inbox()
-        transport = open_transport(config, inbox, (topic, 1))
-        transport.start()
-        await transport.wait_ready(10)
+        transport = await connected(config, inbox, (topic, 1))
         await transport.publish_confirmed(topic, payload, qos=1)
         await transport.publish_confirmed(topic, b"after", qos=1)
         got = await inbox.wait_for(2, timeout=20)
@@ -212,9 +214,7 @@ def test_tls_with_a_client_certificate(tls_broker: tuple[Mosquitto, dict], name:
 
     async def scenario() -> list[InboundMessage]:
         inbox = Inbox()
-        transport = open_transport(config, inbox, ("tls/#", 1))
-        transport.start()
-        await transport.wait_ready(10)
+        transport = await connected(config, inbox, ("tls/#", 1))
         for n in range(300):  # more than one TLS record's worth
             transport.publish(f"tls/{n}", b"y" * 300, qos=1)
         got = await inbox.wait_for(300)
@@ -254,9 +254,7 @@ def test_a_second_broker_implementation_speaks_with_both(aedes: Aedes, name: str
 
     async def scenario() -> list[InboundMessage]:
         inbox = Inbox()
-        transport = open_transport(config, inbox, (f"{topic}/#", 1))
-        transport.start()
-        await transport.wait_ready(10)
+        transport = await connected(config, inbox, (f"{topic}/#", 1))
         for n in range(500):
             await transport.publish_confirmed(f"{topic}/{n}", str(n).encode(), qos=1)
         got = await inbox.wait_for(500)

@@ -316,7 +316,7 @@ def test_the_acks_of_one_loop_turn_leave_in_one_write(v5: bool) -> None:
         async with FakeBroker() as broker:
             client = Client(broker, v5=v5, auto_ack=True)
             connection = await connected(broker, client, v5=v5, granted=[1])
-            protocol = client.transport._link.protocol
+            protocol = client.transport._connection.protocol
             counting = protocol.transport = CountingWrites(protocol.transport)
             reads_before = len(connection.reads)
             pids = [(n * 997) % 65535 + 1 for n in range(50)]
@@ -464,7 +464,7 @@ async def keepalive_while_reading_is_paused() -> None:
         assert time.monotonic() - ready > 3  # three quarters of the keep-alive
         # The answer is behind a message the paused reader holds: skimming takes it.
         connection.send(w.publish("jobs/1", b"held", qos=1, pid=1, v5=True) + w.PINGRESP_PACKET)
-        link = client.transport._link
+        link = client.transport._connection
         pong, pongs = link.pong, []
         link.pong = lambda: (pongs.append(len(client.messages)), pong())
         await until(lambda: pongs, timeout=2)  # by the keep-alive tick, once a second
@@ -579,7 +579,7 @@ def test_a_paused_reader_holds_a_bounded_backlog_then_takes_it_all() -> None:
                     for n, p in enumerate(payloads)
                 )
             )
-            protocol = client.transport._link.protocol
+            protocol = client.transport._connection.protocol
             # Past about a megabyte undecoded, TCP pushes back instead.
             await until(lambda: protocol.socket_paused, timeout=2)
             assert client.transport.reader.buffered < 2_000_000

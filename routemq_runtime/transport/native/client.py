@@ -47,6 +47,8 @@ class NativeTransport(SlotClient):
     does.
     """
 
+    _connection: Link
+
     def __init__(
         self,
         config: Config,
@@ -77,7 +79,7 @@ class NativeTransport(SlotClient):
             # message the broker will only send again would stop the slot for good.
             max_packet_size=config.mqtt_max_packet_size if self.v5 else None,
         )
-        self._connection = self._link = Link(
+        self._connection = Link(
             config,
             client_id,
             subscriptions,
@@ -108,7 +110,7 @@ class NativeTransport(SlotClient):
 
     def start(self) -> None:
         """Begin connecting; retries with backoff until connected or :meth:`close` is called."""
-        self._link.start(self._take_loop())
+        self._connection.start(self._take_loop())
 
     def _unconfirmed(self) -> list[asyncio.Future[None]]:
         return self.session.unconfirmed
@@ -117,7 +119,7 @@ class NativeTransport(SlotClient):
         self.session.fail_all(ConnectionError("transport closed before the broker confirmed"))
 
     async def _disconnect(self, timeout: float, *, expire: bool) -> None:
-        protocol = self._link.protocol
+        protocol = self._connection.protocol
         if protocol is None:
             return
         # From here on received messages are not handed over (nor acked): the broker keeps
@@ -138,7 +140,7 @@ class NativeTransport(SlotClient):
         if not self.connected:
             return False
         answered: asyncio.Future[Answer] = self._loop.create_future()
-        self._link.unsubscribe(filters, lambda a: answered.done() or answered.set_result(a))
+        self._connection.unsubscribe(filters, lambda a: answered.done() or answered.set_result(a))
         self.resume_reading()  # the UNSUBACK is behind whatever the broker sent meanwhile
         try:
             await asyncio.wait_for(answered, timeout)
@@ -158,7 +160,7 @@ class NativeTransport(SlotClient):
         if not self.reader.paused and not self._resume_due:
             return
         self.reader.paused = False
-        protocol = self._link.protocol
+        protocol = self._connection.protocol
         if protocol is not None and not self._resume_due:
             # Not now: this is called while a message is being finished, and decoding would
             # hand over more messages in the middle of that.
@@ -168,7 +170,7 @@ class NativeTransport(SlotClient):
 
     def _resume(self) -> None:
         self._resume_due = False
-        protocol = self._link.protocol
+        protocol = self._connection.protocol
         if protocol is not None and not self.reader.paused:
             protocol.resume()
 
@@ -179,7 +181,7 @@ class NativeTransport(SlotClient):
         return MqttProtocol(self, self._loop)
 
     def _on_accepted(self, answer: Answer) -> None:
-        protocol = self._link.protocol
+        protocol = self._connection.protocol
         if protocol is not None:
             self.session.resume(answer.session_present, protocol.send)
 
@@ -188,12 +190,12 @@ class NativeTransport(SlotClient):
             try:
                 self.reader.skim()
             except MalformedPacket as error:
-                protocol = self._link.protocol
+                protocol = self._connection.protocol
                 if protocol is not None:
                     self.on_violation(protocol, error)
 
     def on_closed(self, protocol: MqttProtocol, error: BaseException | None) -> None:
-        self._link.closed(protocol, error)
+        self._connection.closed(protocol, error)
 
     def on_violation(self, protocol: MqttProtocol, error: MalformedPacket) -> None:
         log.error("the broker sent a malformed packet (%s); closing the connection", error)
@@ -206,22 +208,24 @@ class NativeTransport(SlotClient):
     def _on_packet(self, first: int, body: bytes) -> None:
         kind = first >> 4
         if kind in _CLIENT_ONLY:
-            raise MalformedPacket(f"packet type {kind} is never sent to a client", 0x82)
+            raise MalformedPacket(
+                f"packet type {kind} is never sent to a client", codec.PROTOCOL_ERROR
+            )
         if kind == codec.PUBREL:
             pid = int.from_bytes(body[:2], "big")
             self.session.released.discard(pid)
-            self._link.send(codec.ack_packet(codec.PUBCOMP, pid))
+            self._connection.send(codec.ack_packet(codec.PUBCOMP, pid))
             return
         if kind == codec.AUTH:
-            raise MalformedPacket("AUTH without an authentication method", 0x82)
+            raise MalformedPacket("AUTH without an authentication method", codec.PROTOCOL_ERROR)
         answer = codec.decode_answer(kind, body, v5=self.v5)
         if kind in CONFIRMATIONS:
-            protocol = self._link.protocol
+            protocol = self._connection.protocol
             self.session.confirmed(answer, protocol.send if protocol is not None else None)
         elif kind == codec.PINGRESP:
-            self._link.pong()
+            self._connection.pong()
         elif kind == codec.CONNACK:
-            self._link.connack(answer)
+            self._connection.connack(answer)
         elif kind in (codec.SUBACK, codec.UNSUBACK):
             callback = self.session.answers.pop(answer.pid, None)
             if callback is not None:
@@ -233,7 +237,7 @@ class NativeTransport(SlotClient):
 
     def _on_duplicate(self, pid: int) -> None:
         """A QoS 2 message handled before and not released yet: acknowledge it again."""
-        protocol = self._link.protocol
+        protocol = self._connection.protocol
         if protocol is not None:
             protocol.ack(_PUBREC_WORD | pid)
 
@@ -241,8 +245,8 @@ class NativeTransport(SlotClient):
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received QoS 1/2 message (loop thread only)."""
-        protocol = self._link.protocol
-        if protocol is None or not self._link.connected:
+        protocol = self._connection.protocol
+        if protocol is None or not self._connection.connected:
             return  # the broker will redeliver it to this session
         if qos == 1:
             protocol.ack(_PUBACK_WORD | mid)
@@ -294,7 +298,7 @@ class NativeTransport(SlotClient):
         properties: Properties | None,
         future: asyncio.Future[None] | None,
     ) -> None:
-        protocol = self._link.protocol if self._link.connected else None
+        protocol = self._connection.protocol if self._connection.connected else None
         if not qos:
             if protocol is not None:  # QoS 0 while disconnected is dropped, as MQTT allows
                 protocol.send(

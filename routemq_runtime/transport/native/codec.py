@@ -24,12 +24,9 @@ PINGREQ_PACKET = b"\xc0\x00"
 
 # MQTT 5 reason codes a client sends when it closes the connection itself.
 NORMAL_DISCONNECTION = 0x00
-DISCONNECT_WITH_WILL = 0x04
-UNSPECIFIED_ERROR = 0x80
 MALFORMED_PACKET = 0x81
 PROTOCOL_ERROR = 0x82
 PACKET_TOO_LARGE = 0x95
-KEEP_ALIVE_TIMEOUT = 0x8D
 
 # MQTT 3.1.1 CONNACK return codes as MQTT 5 reason codes (the names paho and our hints use).
 CONNACK_311 = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
